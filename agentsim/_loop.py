@@ -255,9 +255,13 @@ class ReferenceRun:
                         self._blocking = False
                     now = loop.time()
                     action = machine.tool_finished(
-                        action.call, ok=ok, output=output, error=error, duration=now - started,
+                        action.call,
+                        ok=ok,
+                        output=output,
+                        error=error,
+                        duration=now - started,
                         now=now,
-                    ) or machine.next_tool(now)  # fmt: skip
+                    ) or machine.next_tool(now)
                 elif isinstance(action, RunTool):
                     # Concurrent tools: start every runnable call, report each as it finishes.
                     batch: list[RunTool] = []
@@ -287,9 +291,13 @@ class ReferenceRun:
                             if task in done and action is None:
                                 ok, output, error = task.result()
                                 action = machine.tool_finished(
-                                    run_tool.call, ok=ok, output=output, error=error,
-                                    duration=now - started, now=now,
-                                )  # fmt: skip
+                                    run_tool.call,
+                                    ok=ok,
+                                    output=output,
+                                    error=error,
+                                    duration=now - started,
+                                    now=now,
+                                )
                         if machine.outbox:
                             for event in machine.take_events():
                                 yield event

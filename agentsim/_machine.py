@@ -502,9 +502,13 @@ class LoopMachine:
         t = self._t(now)
         self._enter("summarize", t)
         outcome = RunCompleted(
-            self._next_seq(), t, self.run_id, "".join(self._step_text), self._usage_total,
+            self._next_seq(),
+            t,
+            self.run_id,
+            "".join(self._step_text),
+            self._usage_total,
             self._step,
-        )  # fmt: skip
+        )
         return self._end(outcome)
 
     # -- tools ------------------------------------------------------------------------------------
@@ -568,10 +572,17 @@ class LoopMachine:
         self._executed.add(call.call_id)
         self.outbox.append(
             ToolExecuted(
-                self._next_seq(), t, self.run_id, call.call_id, call.name, ok, output, error,
+                self._next_seq(),
+                t,
+                self.run_id,
+                call.call_id,
+                call.name,
+                ok,
+                output,
+                error,
                 round(duration, 9),
             )
-        )  # fmt: skip
+        )
         content = output if ok else error
         result = ToolResultMessage(call.call_id, content or "", not ok)
         self._results[call.call_id] = result
@@ -579,9 +590,10 @@ class LoopMachine:
             decision = self._hooks.on_tool_result(call, result)
             if isinstance(decision, Terminate):
                 return self._fail(
-                    "hook", f"on_tool_result hook terminated after {call.name}: {decision.reason}",
+                    "hook",
+                    f"on_tool_result hook terminated after {call.name}: {decision.reason}",
                     now,
-                )  # fmt: skip
+                )
         return None
 
     def tools_done(self, now: float) -> Action:
@@ -627,9 +639,15 @@ class LoopMachine:
     def _fail(self, kind: FailureKind, message: str, now: float) -> Done:
         self._seal_history(f"not run: the run failed ({kind})")
         outcome = RunFailed(
-            self._next_seq(), self._t(now), self.run_id, kind, message,
-            "".join(self._all_text), "".join(self._all_thinking), self._pending_ids(),
-        )  # fmt: skip
+            self._next_seq(),
+            self._t(now),
+            self.run_id,
+            kind,
+            message,
+            "".join(self._all_text),
+            "".join(self._all_thinking),
+            self._pending_ids(),
+        )
         return self._end(outcome)
 
     def timeout(self, now: float) -> Done:
@@ -638,9 +656,14 @@ class LoopMachine:
     def cancel(self, reason: CancelReason, now: float) -> Done:
         self._seal_history("cancelled: the run was cancelled before this tool call finished")
         outcome = RunCancelled(
-            self._next_seq(), self._t(now), self.run_id, reason,
-            "".join(self._all_text), "".join(self._all_thinking), self._pending_ids(),
-        )  # fmt: skip
+            self._next_seq(),
+            self._t(now),
+            self.run_id,
+            reason,
+            "".join(self._all_text),
+            "".join(self._all_thinking),
+            self._pending_ids(),
+        )
         return self._end(outcome)
 
     def _end(self, outcome: TerminalEvent) -> Done:

@@ -49,9 +49,13 @@ class ProviderError(Exception):
     """A provider stream may raise this instead of yielding an `ErrorChunk`; same meaning."""
 
     def __init__(
-        self, message: str, *, kind: ErrorKind = "other", retryable: bool = False,
+        self,
+        message: str,
+        *,
+        kind: ErrorKind = "other",
+        retryable: bool = False,
         status: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.retryable = retryable

@@ -1,0 +1,3 @@
+from agentsim._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""Wire codecs: the shared part. Each provider API has a sans-IO decoder (bytes in any chunking ->
+chunks) and an encoder (chunks -> that API's exact stream bytes) in its own `_wire_<api>` module.
+
+Rules every codec follows (DESIGN §5):
+- The HTTP status comes first: an error answer (status >= 400) is a JSON error body even when the
+  content type says `text/event-stream`; it decodes to one `ErrorChunk` (`error_body_decoder`).
+- Errors the provider sends inside the stream become `ErrorChunk`s, never exceptions.
+- Event types the decoder does not know are skipped, as the official SDKs do.
+- The only exception a decoder raises is `WireFormatError`, for bytes that are not the API's
+  format at all (an SSE `data:` that is not JSON, for example); it names the event and why.
+- Decoding does not depend on how the bytes are split into `feed()` calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+from ._chunks import Chunk, ErrorChunk, ErrorKind
+from ._errors import AgentsimError
+
+__all__ = [
+    "API_NAMES",
+    "ApiName",
+    "StreamDecoder",
+    "WireFormatError",
+    "decoder_for",
+    "encode_stream",
+    "error_body_decoder",
+    "error_from_status",
+    "register_codec",
+]
+
+ApiName = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
+API_NAMES: tuple[ApiName, ...] = ("openai-chat", "openai-responses", "anthropic", "gemini")
+
+
+class WireFormatError(AgentsimError, ValueError):
+    """Bytes that are not the API's stream format. Names the API, the event number and why."""
+
+    def __init__(self, message: str, *, api: str, event: int | None = None) -> None:
+        self.api = api
+        self.event = event
+        where = f"{api}" + (f", event {event}" if event is not None else "")
+        super().__init__(f"{where}: {message}")
+
+
+class StreamDecoder(Protocol):
+    """Incremental decoder of one response body."""
+
+    def feed(self, data: bytes) -> list[Chunk]: ...
+
+    def close(self) -> list[Chunk]:
+        """The body ended. A stream cut short simply yields no finish (the loop sees truncation)."""
+        ...
+
+
+def error_from_status(status: int, error_type: str = "") -> tuple[ErrorKind, bool]:
+    """(kind, retryable) of an HTTP status and, when known, the provider's error type string."""
+    t = error_type.lower()
+    if "overloaded" in t or status == 529:
+        return "overloaded", True
+    if "rate_limit" in t or "resource_exhausted" in t or status == 429:
+        return "rate_limit", True
+    if status in (401, 403) or "auth" in t or "permission" in t:
+        return "auth", False
+    if status == 408 or "timeout" in t or status == 504:
+        return "timeout", True
+    if status >= 500 or "server" in t or "api_error" in t or "internal" in t:
+        return "server", True
+    if 400 <= status < 500 or "invalid" in t:
+        return "invalid_request", False
+    return "other", False
+
+
+class _ErrorBodyDecoder:
+    """Collects a whole error answer and turns it into one `ErrorChunk` at `close()`."""
+
+    def __init__(self, status: int) -> None:
+        self._status = status
+        self._parts: list[bytes] = []
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        self._parts.append(data)
+        return []
+
+    def close(self) -> list[Chunk]:
+        body = b"".join(self._parts).decode("utf-8", "replace")
+        message, error_type = body.strip()[:500], ""
+        try:
+            parsed: Any = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list) and parsed and isinstance(parsed[0], dict):
+            parsed = parsed[0]  # Gemini's JSON-array answers
+        if isinstance(parsed, dict):
+            error = parsed.get("error", parsed)
+            if isinstance(error, dict):
+                message = str(error.get("message", message))
+                error_type = str(
+                    error.get("type") or error.get("status") or error.get("code") or ""
+                )
+            elif isinstance(error, str):
+                message = error
+        kind, retryable = error_from_status(self._status, error_type)
+        return [ErrorChunk(kind, message, retryable, self._status)]
+
+
+def error_body_decoder(status: int) -> StreamDecoder:
+    return _ErrorBodyDecoder(status)
+
+
+DecoderFactory = Callable[[], StreamDecoder]
+Encoder = Callable[[Sequence[Chunk]], bytes]
+_CODECS: dict[str, tuple[DecoderFactory, Encoder]] = {}
+
+
+def register_codec(api: ApiName, decoder: DecoderFactory, encoder: Encoder) -> None:
+    _CODECS[api] = (decoder, encoder)
+
+
+def _codec(api: str) -> tuple[DecoderFactory, Encoder]:
+    if not _CODECS:
+        from . import _wire_codecs  # noqa: F401  (registers every codec)
+    try:
+        return _CODECS[api]
+    except KeyError:
+        raise ValueError(f"unknown provider API {api!r}; expected one of {API_NAMES}") from None
+
+
+def decoder_for(api: ApiName, *, status: int = 200) -> StreamDecoder:
+    """A fresh decoder for one response body of `api` answered with HTTP `status`."""
+    if status >= 400:
+        return error_body_decoder(status)
+    return _codec(api)[0]()
+
+
+def encode_stream(api: ApiName, chunks: Sequence[Chunk]) -> bytes:
+    """The exact streaming body `api` would send for `chunks`."""
+    return _codec(api)[1](chunks)
+
+
+def header(headers: Mapping[str, Any], name: str) -> str | None:
+    """A header's value, case-insensitively; vcrpy stores values as lists."""
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            if isinstance(value, list):
+                return str(value[0]) if value else None
+            return str(value)
+    return None
