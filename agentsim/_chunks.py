@@ -6,6 +6,8 @@ chunk when it is due, on the virtual clock.
 
 A `UsageChunk` reports the usage of the current response *so far*; the last one of a step counts
 (Anthropic and Gemini send running totals, OpenAI one final figure).
+
+Chunks are slotted, non-frozen dataclasses for speed (see `_events`); treat them as immutable.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextChunk:
     """A piece of the answer text."""
 
@@ -64,7 +66,7 @@ class TextChunk:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReasoningChunk:
     """A piece of reasoning ("thinking"); `signature` carries a provider's opaque signature."""
 
@@ -73,7 +75,7 @@ class ReasoningChunk:
     signature: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallStartChunk:
     """A tool call begins. `index` tells parallel calls of one response apart."""
 
@@ -83,7 +85,7 @@ class ToolCallStartChunk:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallArgsChunk:
     """A fragment of a tool call's argument text (JSON split anywhere)."""
 
@@ -92,7 +94,7 @@ class ToolCallArgsChunk:
     delta: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallEndChunk:
     """A tool call's arguments are complete. Optional: a finish also completes open calls."""
 
@@ -100,7 +102,7 @@ class ToolCallEndChunk:
     index: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageChunk:
     """Usage of the current response so far; the last one of a step counts."""
 
@@ -108,7 +110,7 @@ class UsageChunk:
     usage: Usage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FinishChunk:
     """The response is complete, for `reason`."""
 
@@ -116,7 +118,7 @@ class FinishChunk:
     reason: FinishReason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ErrorChunk:
     """The provider reported an error (an HTTP error answer or an error inside the stream)."""
 

@@ -3,6 +3,10 @@
 Every event carries `seq` (1, 2, 3 ... per run), `t` (virtual seconds since the run started) and
 `run_id`; the payload fields follow. Field names are stable: they are what SSE transcripts,
 snapshots and reproducer files contain.
+
+Events (like chunks) are slotted dataclasses that are *not* frozen: a frozen dataclass costs four
+times as much to build, and events are built once per chunk on the hot path. Treat them as
+immutable; use `dataclasses.replace` to derive a changed copy.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
 CancelReason = Literal["cancelled", "consumer_dropped"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunStarted:
     type: ClassVar[str] = "run_started"
     seq: int
@@ -73,7 +77,7 @@ class RunStarted:
     run_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepStarted:
     type: ClassVar[str] = "step_started"
     seq: int
@@ -82,7 +86,7 @@ class StepStarted:
     step: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PhaseChanged:
     type: ClassVar[str] = "phase_changed"
     seq: int
@@ -91,7 +95,7 @@ class PhaseChanged:
     phase: Phase
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ThinkingDelta:
     type: ClassVar[str] = "thinking_delta"
     seq: int
@@ -100,7 +104,7 @@ class ThinkingDelta:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextDelta:
     type: ClassVar[str] = "text_delta"
     seq: int
@@ -109,7 +113,7 @@ class TextDelta:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallStarted:
     type: ClassVar[str] = "tool_call_started"
     seq: int
@@ -119,7 +123,7 @@ class ToolCallStarted:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallDelta:
     type: ClassVar[str] = "tool_call_delta"
     seq: int
@@ -129,7 +133,7 @@ class ToolCallDelta:
     delta: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallCompleted:
     type: ClassVar[str] = "tool_call_completed"
     seq: int
@@ -140,7 +144,7 @@ class ToolCallCompleted:
     arguments: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolExecuted:
     """A tool call ran (or was answered without running: unknown tool, bad JSON, skipped).
 
@@ -160,7 +164,7 @@ class ToolExecuted:
     duration: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepFinished:
     type: ClassVar[str] = "step_finished"
     seq: int
@@ -171,7 +175,7 @@ class StepFinished:
     usage: Usage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RetryScheduled:
     type: ClassVar[str] = "retry_scheduled"
     seq: int
@@ -184,7 +188,7 @@ class RetryScheduled:
     error_message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunCompleted:
     type: ClassVar[str] = "run_completed"
     seq: int
@@ -195,7 +199,7 @@ class RunCompleted:
     steps: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunFailed:
     type: ClassVar[str] = "run_failed"
     seq: int
@@ -208,7 +212,7 @@ class RunFailed:
     pending_tool_calls: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunCancelled:
     type: ClassVar[str] = "run_cancelled"
     seq: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._events import (
     AgentEvent,
@@ -60,6 +61,7 @@ _CONTENT = (
     ToolExecuted,
     RetryScheduled,
 )
+_CONTENT_TYPES = frozenset(_CONTENT)
 _PHASE_OF: dict[type, str] = {
     ThinkingDelta: "think",
     TextDelta: "answer",
@@ -184,7 +186,7 @@ def _ev4(trace: Trace) -> list[Violation]:
     open_step: int | None = None
     last = 0
     for i, event in enumerate(trace.events):
-        if isinstance(event, StepStarted):
+        if type(event) is StepStarted:
             if open_step is not None:
                 return [Violation("EV4", i, f"step {open_step} finished first", "a new step")]
             if event.step != last + 1:
@@ -195,7 +197,7 @@ def _ev4(trace: Trace) -> list[Violation]:
                     Violation("EV4", i, f"at most max_steps={limit} steps", f"step {event.step}")
                 ]
             open_step = last = event.step
-        elif isinstance(event, StepFinished):
+        elif type(event) is StepFinished:
             if event.step != open_step:
                 return [
                     Violation(
@@ -203,7 +205,7 @@ def _ev4(trace: Trace) -> list[Violation]:
                     )
                 ]
             open_step = None
-        elif isinstance(event, _CONTENT) and open_step is None:
+        elif open_step is None and type(event) in _CONTENT_TYPES:
             return [Violation("EV4", i, "content inside an open step", _name(event))]
     return []
 
@@ -214,7 +216,7 @@ def _ev5(trace: Trace) -> list[Violation]:
     names: dict[str, str] = {}
     args: dict[str, list[str]] = {}
     for i, event in enumerate(trace.events):
-        if isinstance(event, ToolCallStarted):
+        if type(event) is ToolCallStarted:
             if event.call_id in state:
                 return [
                     Violation(
@@ -239,9 +241,9 @@ def _ev5(trace: Trace) -> list[Violation]:
                         f"it was {current or 'never started'}",
                     )
                 ]
-            if isinstance(event, ToolCallDelta):
+            if type(event) is ToolCallDelta:
                 args[event.call_id].append(event.delta)
-            elif isinstance(event, ToolCallCompleted):
+            elif type(event) is ToolCallCompleted:
                 joined = "".join(args[event.call_id])
                 if joined != event.arguments:
                     return [
@@ -261,7 +263,7 @@ def _ev5(trace: Trace) -> list[Violation]:
 def _ev6(trace: Trace) -> list[Violation]:
     phase: str | None = None
     for i, event in enumerate(trace.events):
-        if isinstance(event, PhaseChanged):
+        if type(event) is PhaseChanged:
             if event.phase == phase:
                 return [
                     Violation(
@@ -273,7 +275,7 @@ def _ev6(trace: Trace) -> list[Violation]:
         wanted = _PHASE_OF.get(type(event))
         if wanted is not None and wanted != phase:
             return [Violation("EV6", i, f"{_name(event)} in phase {wanted!r}", f"phase {phase!r}")]
-        if isinstance(event, RunCompleted) and phase != "summarize":
+        if type(event) is RunCompleted and phase != "summarize":
             return [
                 Violation(
                     "EV6", i, "a completed run to end in phase 'summarize'", f"phase {phase!r}"
@@ -297,10 +299,10 @@ def _ev7(trace: Trace) -> list[Violation]:
     events = trace.events[:i]
     out: list[Violation] = []
     if isinstance(end, RunCompleted):
-        last_step = max((k for k, e in enumerate(events) if isinstance(e, StepStarted)), default=0)
-        output = "".join(e.text for e in events[last_step:] if isinstance(e, TextDelta))
-        usage = sum((e.usage for e in events if isinstance(e, StepFinished)), Usage())
-        steps = sum(1 for e in events if isinstance(e, StepStarted))
+        last_step = max((k for k, e in enumerate(events) if type(e) is StepStarted), default=0)
+        output = "".join(e.text for e in events[last_step:] if type(e) is TextDelta)
+        usage = sum((e.usage for e in events if type(e) is StepFinished), Usage())
+        steps = sum(1 for e in events if type(e) is StepStarted)
         if end.output != output:
             out.append(
                 Violation("EV7", i, f"output = the final step's text {output!r}", repr(end.output))
@@ -312,11 +314,11 @@ def _ev7(trace: Trace) -> list[Violation]:
         if end.steps != steps:
             out.append(Violation("EV7", i, f"steps = {steps}", str(end.steps)))
         return out
-    text = "".join(e.text for e in events if isinstance(e, TextDelta))
-    thinking = "".join(e.text for e in events if isinstance(e, ThinkingDelta))
-    executed = {e.call_id for e in events if isinstance(e, ToolExecuted)}
+    text = "".join(e.text for e in events if type(e) is TextDelta)
+    thinking = "".join(e.text for e in events if type(e) is ThinkingDelta)
+    executed = {e.call_id for e in events if type(e) is ToolExecuted}
     pending = tuple(
-        e.call_id for e in events if isinstance(e, ToolCallStarted) and e.call_id not in executed
+        e.call_id for e in events if type(e) is ToolCallStarted and e.call_id not in executed
     )
     if end.partial_text != text:
         out.append(
@@ -352,11 +354,11 @@ def _ev8(trace: Trace) -> list[Violation]:
     since_attempt = False  # content forwarded in the current attempt
     step = 0
     for i, event in enumerate(events):
-        if isinstance(event, StepStarted):
+        if type(event) is StepStarted:
             step, since_attempt = event.step, False
         elif isinstance(event, TextDelta | ThinkingDelta | ToolCallStarted | ToolCallDelta):
             since_attempt = True
-        elif isinstance(event, RetryScheduled):
+        elif type(event) is RetryScheduled:
             n = retries[event.step] = retries.get(event.step, 0) + 1
             if since_attempt:
                 out.append(
@@ -393,12 +395,10 @@ def _ev8(trace: Trace) -> list[Violation]:
                 )
             )
         if end.kind == "max_steps":
-            last_step = max((e.step for e in events if isinstance(e, StepStarted)), default=0)
+            last_step = max((e.step for e in events if type(e) is StepStarted), default=0)
             asked = last_step > 0 and any(
-                isinstance(e, ToolCallCompleted)
-                for e in events[
-                    max(k for k, e in enumerate(events) if isinstance(e, StepStarted)) :
-                ]
+                type(e) is ToolCallCompleted
+                for e in events[max(k for k, e in enumerate(events) if type(e) is StepStarted) :]
             )
             if options.max_steps == 0:
                 if last_step:
@@ -482,46 +482,44 @@ def _h2(trace: Trace) -> list[Violation]:
 def _expected_messages(events: Sequence[AgentEvent]) -> list[AssistantMessage]:
     """Each step's assistant message as the events describe it (same-kind runs merged)."""
     messages: list[AssistantMessage] = []
-    blocks: list[Block] = []
-    slots: dict[str, int] = {}
-    pending: dict[int, ToolCallBlock] = {}
+    # Per step: runs of [kind, parts]; a call's slot holds its id until it completes.
+    runs: list[list[Any]] = []
+    completed: dict[str, ToolCallBlock] = {}
 
     def flush() -> None:
-        merged: list[Block] = []
-        for position, block in enumerate(blocks):
-            if isinstance(block, ToolCallBlock):
-                call = pending.get(position)
+        blocks: list[Block] = []
+        for kind, parts in runs:
+            if kind == "call":
+                call = completed.get(parts)
                 if call is not None:
-                    merged.append(call)
-                continue
-            if merged and type(merged[-1]) is type(block):
-                previous = merged[-1]
-                if isinstance(block, TextBlock):
-                    merged[-1] = TextBlock(previous.text + block.text)
-                else:
-                    merged[-1] = ReasoningBlock(previous.text + block.text)
+                    blocks.append(call)
+            elif blocks and blocks[-1].type == kind:  # a dropped call between two runs
+                previous = blocks[-1]
+                assert isinstance(previous, TextBlock | ReasoningBlock)
+                blocks[-1] = type(previous)(previous.text + "".join(parts))
             else:
-                merged.append(block)
-        if merged:
-            messages.append(AssistantMessage(tuple(merged)))
-        blocks.clear()
-        slots.clear()
-        pending.clear()
+                text = "".join(parts)
+                blocks.append(TextBlock(text) if kind == "text" else ReasoningBlock(text))
+        if blocks:
+            messages.append(AssistantMessage(tuple(blocks)))
+        runs.clear()
+        completed.clear()
 
     for event in events:
-        if isinstance(event, StepStarted):
+        kind = type(event)
+        if kind is TextDelta or kind is ThinkingDelta:
+            block_kind = "text" if kind is TextDelta else "reasoning"
+            if runs and runs[-1][0] == block_kind:
+                runs[-1][1].append(event.text)  # type: ignore[union-attr]
+            else:
+                runs.append([block_kind, [event.text]])  # type: ignore[union-attr]
+        elif kind is ToolCallStarted:
+            runs.append(["call", event.call_id])  # type: ignore[union-attr]
+        elif kind is ToolCallCompleted:
+            assert isinstance(event, ToolCallCompleted)
+            completed[event.call_id] = ToolCallBlock(event.call_id, event.name, event.arguments)
+        elif kind is StepStarted:
             flush()
-        elif isinstance(event, TextDelta):
-            blocks.append(TextBlock(event.text))
-        elif isinstance(event, ThinkingDelta):
-            blocks.append(ReasoningBlock(event.text))
-        elif isinstance(event, ToolCallStarted):
-            slots[event.call_id] = len(blocks)
-            blocks.append(ToolCallBlock(event.call_id, event.name, ""))
-        elif isinstance(event, ToolCallCompleted) and event.call_id in slots:
-            pending[slots[event.call_id]] = ToolCallBlock(
-                event.call_id, event.name, event.arguments
-            )
     flush()
     return messages
 

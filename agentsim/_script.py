@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,15 +79,11 @@ class Stall:
 StreamItem = Chunk | Delay | Stall
 
 
-async def _play(items: Iterable[StreamItem]) -> AsyncIterator[Chunk]:
-    for item in items:
-        if isinstance(item, Delay):
-            if item.seconds > 0:
-                await asyncio.sleep(item.seconds)
-        elif isinstance(item, Stall):
-            await asyncio.get_running_loop().create_future()
-        else:
-            yield item
+async def _pause(item: Delay | Stall) -> None:
+    if isinstance(item, Stall):
+        await asyncio.get_running_loop().create_future()
+    elif item.seconds > 0:
+        await asyncio.sleep(item.seconds)
 
 
 class FunctionProvider:
@@ -107,11 +103,16 @@ class FunctionProvider:
             result = await result
         if hasattr(result, "__aiter__"):
             async for item in result:
-                async for chunk in _play((item,)):
-                    yield chunk
+                if isinstance(item, Delay | Stall):
+                    await _pause(item)
+                else:
+                    yield item
         else:
-            async for chunk in _play(result):
-                yield chunk
+            for item in result:
+                if isinstance(item, Delay | Stall):
+                    await _pause(item)
+                else:
+                    yield item
 
 
 def _split(text: str, size: int | None) -> list[str]:
@@ -242,18 +243,14 @@ class ScriptedProvider:
             self.problems.extend(_check_request(check, request, number))
         chunk_number = 0
         for item in self._compiled[number - 1]:
-            if isinstance(item, Delay):
-                if item.seconds > 0:
-                    await asyncio.sleep(item.seconds)
+            if isinstance(item, Delay | Stall):
+                await _pause(item)
                 continue
-            if isinstance(item, Stall):
-                await asyncio.get_running_loop().create_future()
             chunk_number += 1
             if self._cancel is not None and self._cancel[:2] == (number, chunk_number):
                 self._cancel[2].cancel()
                 # The cancellation arrives while the loop waits for this chunk: never deliver it.
                 await asyncio.get_running_loop().create_future()
-            assert not isinstance(item, Stall)
             yield item
 
 

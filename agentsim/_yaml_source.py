@@ -60,6 +60,11 @@ class PositionedYAML:
         )
 
 
+_PLAIN_TAGS = frozenset(
+    {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
+)
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -69,6 +74,8 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path, mark: yaml.Mark | None = None) -> Any:
         start = mark or node.start_mark
         self.positions[path] = (start.line + 1, start.column + 1)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            raise self._fail(node, f"unsupported YAML tag {node.tag!r}; expected plain data")
         if isinstance(node, yaml.MappingNode):
             self._constructor.flatten_mapping(node)  # merge keys (<<)
             out: dict[Any, Any] = {}
