@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Sequence
 
 from agentsim import (
-    Chunk,
     Delay,
     FinishChunk,
     FunctionProvider,
@@ -31,8 +30,8 @@ from agentsim import (
     ToolCallEndChunk,
     ToolCallStartChunk,
     Toolset,
-    UsageChunk,
     Usage,
+    UsageChunk,
     UserMessage,
     run_loop,
     run_virtual,
