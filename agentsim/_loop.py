@@ -269,6 +269,8 @@ class ReferenceRun:
                         batch.append(action)
                         action = machine.next_tool(loop.time())
                     after_batch = action
+                    if isinstance(after_batch, Done):
+                        continue  # a hook or limit ended the run: start none of the batch
                     started = loop.time()
                     tasks = [asyncio.ensure_future(_invoke(r.tool, r.arguments)) for r in batch]
                     waiting = set(tasks)

@@ -556,6 +556,8 @@ class LoopMachine:
         now: float,
     ) -> Action | None:
         """Report a tool's result. `None`: go on (with `next_tool`, or wait for other tools)."""
+        if self.state != "tools":
+            raise RuntimeError(f"tool_finished in state {self.state!r}: the driver is out of step")
         return self._answer(call, ok, output, error, duration, now)
 
     def _answer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import pytest
 
@@ -90,6 +91,8 @@ def _swap(events: list[AgentEvent], i: int, j: int) -> list[AgentEvent]:
 
 
 E = list(GOOD.events)
+END = cast(RunCompleted, E[-1])
+assert isinstance(END, RunCompleted)
 BREAKS: dict[str, tuple[str, Callable[[], Trace]]] = {
     "no-run-started": ("EV1", lambda: with_events(E[1:])),
     "event-after-terminal": ("EV2", lambda: with_events([*E, E[-2]])),
@@ -160,11 +163,11 @@ BREAKS: dict[str, tuple[str, Callable[[], Trace]]] = {
     ),
     "output-is-not-the-final-text": (
         "EV7",
-        lambda: with_events([*E[:-1], dataclasses.replace(E[-1], output="Sunny")]),
+        lambda: with_events([*E[:-1], dataclasses.replace(END, output="Sunny")]),
     ),
     "usage-not-summed": (
         "EV7",
-        lambda: with_events([*E[:-1], dataclasses.replace(E[-1], usage=Usage(5, 6))]),
+        lambda: with_events([*E[:-1], dataclasses.replace(END, usage=Usage(5, 6))]),
     ),
     "partial-text-lost": (
         "EV7",
@@ -247,7 +250,7 @@ def test_h2_is_h1_after_a_failed_or_cancelled_run() -> None:
 
 
 def test_assert_invariants_shows_the_window_around_the_violation() -> None:
-    broken = with_events([*E[:-1], dataclasses.replace(E[-1], output="nope")])
+    broken = with_events([*E[:-1], dataclasses.replace(END, output="nope")])
     with pytest.raises(AssertionError) as info:
         assert_invariants(broken, window=1)
     text = str(info.value)

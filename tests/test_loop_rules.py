@@ -220,8 +220,11 @@ def test_concurrent_tools_overlap_in_virtual_time_and_results_keep_call_order() 
     result = checked(
         run_script(
             [
-                [*call(0, "a", "slow", '{"seconds": 5}'), *call(1, "b", "slow", '{"seconds": 2}')]
-                + [TOOLS],
+                [
+                    *call(0, "a", "slow", '{"seconds": 5}'),
+                    *call(1, "b", "slow", '{"seconds": 2}'),
+                    TOOLS,
+                ],
                 [TextChunk("ok"), STOP],
             ],
             tools=[slow],
@@ -597,7 +600,10 @@ def test_run_usage_is_the_sum_of_step_usages_and_the_last_usage_chunk_counts() -
 
 
 def test_same_seed_same_run_and_another_seed_another_run_id() -> None:
-    script = [[*call(0, "c", "weather", '{"city": "x"}'), TOOLS], [TextChunk("ok"), STOP]]
+    script: list[list[StreamItem]] = [
+        [*call(0, "c", "weather", '{"city": "x"}'), TOOLS],
+        [TextChunk("ok"), STOP],
+    ]
     first = run_script(script, tools=[weather], seed=7)
     again = run_script(script, tools=[weather], seed=7)
     other = run_script(script, tools=[weather], seed=8)
