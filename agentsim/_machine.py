@@ -639,7 +639,7 @@ class LoopMachine:
         return tuple(c for c in self._started_calls if c not in self._executed)
 
     def _fail(self, kind: FailureKind, message: str, now: float) -> Done:
-        self._seal_history(f"not run: the run failed ({kind})")
+        self._seal_history(f"no result: the run failed ({kind}) before this call's result came")
         outcome = RunFailed(
             self._next_seq(),
             self._t(now),
@@ -656,7 +656,7 @@ class LoopMachine:
         return self._fail("timeout", f"run deadline of {self.options.deadline:g}s reached", now)
 
     def cancel(self, reason: CancelReason, now: float) -> Done:
-        self._seal_history("cancelled: the run was cancelled before this tool call finished")
+        self._seal_history("cancelled: the run was cancelled before this call's result came")
         outcome = RunCancelled(
             self._next_seq(),
             self._t(now),

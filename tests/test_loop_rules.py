@@ -498,15 +498,35 @@ def test_a_skip_hook_answers_the_call_with_its_reason() -> None:
     ],
     ids=["on_tool_call", "before_step", "on_tool_result", "after_step", "on_text_delta"],
 )
-def test_a_terminating_hook_ends_the_run_with_nothing_after_it(hooks: Hooks) -> None:
+@pytest.mark.parametrize("concurrent", [False, True], ids=["sequential", "concurrent"])
+def test_a_terminating_hook_ends_the_run_with_nothing_after_it(
+    hooks: Hooks, concurrent: bool
+) -> None:
+    ran: list[str] = []
+
+    def note(city: str) -> str:
+        ran.append(city)
+        return "ok"
+
     result = checked(
         run_script(
-            [[*call(0, "c1", "weather", '{"city": "x"}'), TOOLS], [TextChunk("the secret"), STOP]],
-            tools=[weather],
+            [
+                [*call(0, "c0", "note", '{"city": "a"}'), *call(1, "c1", "note", '{"city": "b"}')]
+                + [TOOLS],
+                [TextChunk("the secret"), STOP],
+            ],
+            tools=[note],
             hooks=hooks,
+            options=LoopOptions(concurrent_tools=concurrent),
         )
     )
     failed(result, "hook")
+    executed = [e.call_id for e in result.events if isinstance(e, ToolExecuted)]
+    if concurrent:
+        # The batch started together: a terminate on one result cannot un-run the others.
+        assert len(ran) >= len(executed)
+    else:
+        assert len(ran) == len(executed)  # no tool ran without its result being reported
 
 
 # -- rule 11: guardrails and limits ---------------------------------------------------------------
@@ -538,7 +558,7 @@ def test_usage_limits() -> None:
     )
     failed(tokens, "usage_limit")
     assert tokens.history[-1] == ToolResultMessage(
-        "c", "not run: the run failed (usage_limit)", True
+        "c", "no result: the run failed (usage_limit) before this call's result came", True
     )
     calls = checked(
         run_script(
