@@ -10,7 +10,10 @@ States: ``idle`` -> ``streaming`` -> (``tools`` | ``backoff``) -> ``streaming`` 
 
 Choices the design leaves open, made here:
 - A step is a request, its streamed response and its tools: `step_finished` comes after the tools.
-- An empty text or reasoning delta is dropped (no event, no block); it still counts as a chunk.
+- An empty text or reasoning delta is dropped (no event, no block).
+- "Before the attempt has produced any chunk" (retries) is read as "before the attempt forwarded
+  any event": a usage chunk ahead of an overloaded error does not stop the retry, since the rule
+  exists so that a retry never repeats output the consumer has seen.
 - Tool calls that never completed are left out of the history; they are reported as pending.
 - A protocol slip by the provider (arguments for a call that never started) fails the run with
   kind ``provider``: guessing would hide exactly the bugs agentsim exists to show.
@@ -193,7 +196,7 @@ class LoopMachine:
         self._step_text: list[str] = []
         self._step_usage = Usage()
         self._finish: str | None = None
-        self._attempt_chunks = 0
+        self._attempt_seq = self._seq  # events forwarded since: output seen by the consumer
         self._response_bytes = 0
 
     # -- small helpers ----------------------------------------------------------------------------
@@ -256,7 +259,6 @@ class LoopMachine:
 
     def chunk(self, chunk: Chunk, now: float) -> Action | None:
         """Feed one chunk. `None`: keep reading. Anything else: stop reading and do it."""
-        self._attempt_chunks += 1
         return self._handlers[type(chunk)](chunk, now)
 
     def _count_bytes(self, text: str, now: float) -> Action | None:
@@ -389,8 +391,6 @@ class LoopMachine:
         return None
 
     def _on_error_chunk(self, chunk: ErrorChunk, now: float) -> Action | None:
-        # The error chunk itself is not output: retry is allowed if nothing came before it.
-        self._attempt_chunks -= 1
         return self.provider_error(
             kind=chunk.kind, message=chunk.message, retryable=chunk.retryable, now=now
         )
@@ -400,8 +400,13 @@ class LoopMachine:
     def provider_error(
         self, *, kind: ErrorKind, message: str, retryable: bool, now: float
     ) -> Action:
-        """The provider failed (error chunk, raised error, or stall past the idle timeout)."""
-        if retryable and self._attempt_chunks == 0 and self._attempt <= self.options.max_retries:
+        """The provider failed (error chunk, raised error, or stall past the idle timeout).
+
+        Retried only if the attempt forwarded nothing yet: a retry must not repeat output the
+        consumer has already seen. Chunks that forward nothing (usage, an empty delta) do not count.
+        """
+        forwarded = self._seq != self._attempt_seq
+        if retryable and not forwarded and self._attempt <= self.options.max_retries:
             delay = self.options.backoff(self._attempt)
             self.state = "backoff"
             self.outbox.append(
@@ -418,7 +423,7 @@ class LoopMachine:
             )
             return Backoff(delay)
         why = "not retryable" if not retryable else "retries exhausted"
-        if retryable and self._attempt_chunks:
+        if retryable and forwarded:
             why = "after output was forwarded"
         return self._provider_failure(f"{kind} error ({why}): {message}", now)
 

@@ -222,11 +222,15 @@ class ScriptedProvider:
         self.problems: list[str] = []
 
     def unused(self) -> list[str]:
-        """Script entries no request consumed."""
-        return [
+        """Parts of the script the run never reached: requests, and the cancellation point."""
+        out = [
             f"requests[{i}] (request {i + 1}) was never made"
             for i in range(len(self.requests), len(self._scripts))
         ]
+        if self._cancel is not None and not self._cancel[2].cancelled:
+            request, chunk = self._cancel[:2]
+            out.append(f"cancel point (request {request}, before chunk {chunk}) was never reached")
+        return out
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
         number = len(self.requests) + 1

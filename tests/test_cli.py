@@ -103,3 +103,15 @@ def test_the_console_script_runs_as_a_module() -> None:
     ).stdout
     assert "--format" in help_text
     assert "virtual time" in help_text
+
+
+def test_an_unreached_cancel_point_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cancel.yaml"
+    path.write_text(
+        "input: hi\nrequests:\n  - chunks: [{text: a}, {finish: stop}]\n"
+        "cancel: {request: 1, before_chunk: 5}\n"
+    )
+    assert main(["run", str(path)]) == 1
+    assert "cancel point (request 1, before chunk 5) was never reached" in capsys.readouterr().err

@@ -642,3 +642,16 @@ def test_history_contains_the_signature_of_reasoning() -> None:
 
 def test_unused_tool_call_block_type_is_exported() -> None:
     assert ToolCallBlock("a", "b", "{}").arguments == "{}"
+
+
+def test_a_usage_chunk_alone_does_not_prevent_a_retry() -> None:
+    result = checked(
+        run_script(
+            [
+                [UsageChunk(Usage(12, 0)), ErrorChunk("overloaded", retryable=True)],
+                [TextChunk("ok"), STOP],
+            ]
+        )
+    )
+    assert isinstance(result.outcome, RunCompleted)
+    assert types(result).count("retry_scheduled") == 1
