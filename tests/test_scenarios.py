@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from agentsim import encode_native, load_scenario, run_scenario
+from agentsim import (
+    decode_sse,
+    encode_native,
+    event_from_dict,
+    load_scenario,
+    message_from_dict,
+    message_to_dict,
+    run_scenario,
+)
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
 
@@ -30,3 +39,14 @@ def test_scenario_is_deterministic(path: Path) -> None:
     first = encode_native(run_scenario(scenario).events)
     assert encode_native(run_scenario(scenario).events) == first
     assert encode_native(run_scenario(scenario, seed=scenario.seed + 1).events) != first
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_events_and_history_round_trip_through_json(path: Path) -> None:
+    """Every event survives native SSE and JSON, and every message its dict form."""
+    result = run_scenario(load_scenario(path))
+    decoded = [
+        event_from_dict(json.loads(e.data)) for e in decode_sse(encode_native(result.events))
+    ]
+    assert decoded == list(result.events)
+    assert [message_from_dict(message_to_dict(m)) for m in result.history] == list(result.history)
