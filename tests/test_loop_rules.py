@@ -511,8 +511,11 @@ def test_a_terminating_hook_ends_the_run_with_nothing_after_it(
     result = checked(
         run_script(
             [
-                [*call(0, "c0", "note", '{"city": "a"}'), *call(1, "c1", "note", '{"city": "b"}')]
-                + [TOOLS],
+                [
+                    *call(0, "c0", "note", '{"city": "a"}'),
+                    *call(1, "c1", "note", '{"city": "b"}'),
+                    TOOLS,
+                ],
                 [TextChunk("the secret"), STOP],
             ],
             tools=[note],
