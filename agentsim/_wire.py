@@ -59,7 +59,8 @@ class StreamDecoder(Protocol):
 def error_from_status(status: int, error_type: str = "") -> tuple[ErrorKind, bool]:
     """(kind, retryable) of an HTTP status and, when known, the provider's error type string."""
     t = error_type.lower()
-    if "overloaded" in t or status == 529:
+    # 503 UNAVAILABLE is how Gemini (and OpenAI) say "the model is overloaded"; Anthropic uses 529.
+    if "overloaded" in t or "unavailable" in t or status in (503, 529):
         return "overloaded", True
     if "rate_limit" in t or "resource_exhausted" in t or status == 429:
         return "rate_limit", True

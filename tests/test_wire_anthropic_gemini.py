@@ -334,7 +334,7 @@ GEMINI_RAW_ERROR = (
 def test_gemini_raw_json_error_outside_sse(prefix: bytes, error: bytes) -> None:
     body = prefix + error + GEMINI_TEXT
     expected: list[Chunk] = [TextChunk("Hel")] if prefix else []
-    expected.append(ErrorChunk("server", "The model is overloaded.", True, 503))
+    expected.append(ErrorChunk("overloaded", "The model is overloaded.", True, 503))
     splits: list[Sequence[int]] = [[], range(1, len(body))]
     for cuts in splits:
         assert decode(GeminiDecoder(), body, cuts) == expected
