@@ -229,17 +229,21 @@ class RequestScript(_Strict):
 class ToolScript(_Strict):
     description: str = ""
     result: JsonValue = Field(None, description="What the tool returns (text or any JSON).")
+    results: list[JsonValue] | None = Field(
+        None,
+        description="One result per call, in call order (a call beyond the list is an error).",
+    )
     error: str | None = Field(None, description="Answer with this error result instead.")
     raises: str | None = Field(None, description="Raise an exception with this message instead.")
     delay: NonNegative = Field(0.0, description="Virtual seconds the tool takes.")
 
     @model_validator(mode="after")
     def _one_behaviour(self) -> ToolScript:
-        given = [k for k in ("error", "raises") if getattr(self, k) is not None]
+        given = [k for k in ("error", "raises", "results") if getattr(self, k) is not None]
         if self.result is not None:
             given.append("result")
         if len(given) > 1:
-            raise ValueError(f"give one of result, error, raises; got {', '.join(given)}")
+            raise ValueError(f"give one of result, results, error, raises; got {', '.join(given)}")
         return self
 
 

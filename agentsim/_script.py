@@ -266,13 +266,21 @@ class ScriptedToolFailure(RuntimeError):
 
 
 def _scripted_tool(name: str, script: ToolScript) -> Tool:
+    calls = 0
+
     async def run(**arguments: Any) -> Any:
+        nonlocal calls
+        calls += 1
         if script.delay:
             await asyncio.sleep(script.delay)
         if script.raises is not None:
             raise ScriptedToolFailure(script.raises)
         if script.error is not None:
             raise ToolError(script.error)
+        if script.results is not None:
+            if calls > len(script.results):
+                raise ToolError(f"no scripted result for call {calls} of {name}")
+            return script.results[calls - 1]
         return "ok" if script.result is None else script.result
 
     return Tool(name, run, script.description)

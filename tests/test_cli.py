@@ -115,3 +115,28 @@ def test_an_unreached_cancel_point_is_reported(
     )
     assert main(["run", str(path)]) == 1
     assert "cancel point (request 1, before chunk 5) was never reached" in capsys.readouterr().err
+
+
+def test_tools_can_answer_each_call_differently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "results.yaml"
+    path.write_text(
+        "input: hi\n"
+        "tools:\n  search: {results: [first, {n: 2}]}\n"
+        "requests:\n"
+        "  - chunks: [{tool_call: {name: search}}, {tool_call: {name: search}},"
+        " {tool_call: {name: search}}, {finish: tool_calls}]\n"
+        "  - chunks: [{text: done}, {finish: stop}]\n"
+    )
+    assert main(["run", str(path), "--format", "jsonl"]) == 0
+    executed = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if '"tool_executed"' in line
+    ]
+    assert [(e["ok"], e["output"], e["error"]) for e in executed] == [
+        (True, "first", None),
+        (True, '{"n":2}', None),
+        (False, None, "no scripted result for call 3 of search"),
+    ]
