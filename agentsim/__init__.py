@@ -4,6 +4,8 @@ The public API is re-exported here from private modules (as h11 and hypothesis d
 `agentsim`, not from `agentsim._something`.
 """
 
+from ._cassette import Cassette, Interaction, load_cassette, write_cassette
+from ._cassette_provider import CassetteProvider
 from ._chunks import (
     ERROR_KINDS,
     FINISH_REASONS,
@@ -21,6 +23,7 @@ from ._chunks import (
     chunk_from_dict,
     chunk_to_dict,
 )
+from ._convert import cassette_to_scenario, replay_cassette
 from ._errors import AgentsimError, InputError
 from ._events import (
     FAILURE_KINDS,
@@ -81,10 +84,12 @@ from ._sse_native import encode_native, encode_native_event
 from ._tools import Tool, ToolError, Toolset, ToolSpec
 from ._usage import Usage
 from ._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
+from ._wire import API_NAMES, ApiName, StreamDecoder, WireFormatError, decoder_for, encode_stream
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "API_NAMES",
     "ERROR_KINDS",
     "FAILURE_KINDS",
     "FINISH_REASONS",
@@ -94,10 +99,13 @@ __all__ = [
     "AgentLoop",
     "AgentRun",
     "AgentsimError",
+    "ApiName",
     "AssistantMessage",
     "Block",
     "CancelReason",
     "CancelToken",
+    "Cassette",
+    "CassetteProvider",
     "Chunk",
     "Continue",
     "DeadlockError",
@@ -113,6 +121,7 @@ __all__ = [
     "Hooks",
     "IdFactory",
     "InputError",
+    "Interaction",
     "LoopOptions",
     "Message",
     "Phase",
@@ -140,6 +149,7 @@ __all__ = [
     "Stall",
     "StepFinished",
     "StepStarted",
+    "StreamDecoder",
     "SystemMessage",
     "TerminalEvent",
     "Terminate",
@@ -166,23 +176,30 @@ __all__ = [
     "UserMessage",
     "Violation",
     "VirtualEventLoop",
+    "WireFormatError",
     "assert_invariants",
+    "cassette_to_scenario",
     "check_trace",
     "chunk_from_dict",
     "chunk_to_dict",
     "decode_sse",
+    "decoder_for",
     "encode_native",
     "encode_native_event",
     "encode_sse",
+    "encode_stream",
     "event_from_dict",
     "event_to_dict",
+    "load_cassette",
     "load_scenario",
     "message_from_dict",
     "message_to_dict",
     "parse_scenario",
+    "replay_cassette",
     "run_loop",
     "run_scenario",
     "run_virtual",
     "scenario_json_schema",
     "simulate",
+    "write_cassette",
 ]

@@ -14,10 +14,15 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from ._cassette import Cassette, load_cassette, write_text_atomic
+from ._cassette_provider import CHUNKINGS, Chunking, check_chunking, stream_items
+from ._chunks import Chunk, chunk_to_dict
+from ._convert import cassette_to_scenario, replay_cassette, scenario_yaml
 from ._errors import InputError
 from ._events import AgentEvent, event_to_dict
 from ._harness import RunResult, run_scenario
 from ._scenario import scenario_json_schema
+from ._script import Delay
 from ._sse_native import encode_native
 
 __all__ = ["main"]
@@ -59,12 +64,48 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--seed", type=_nonnegative_int, default=None, help="seed for ids (default: the file's)"
     )
-    run.add_argument(
-        "--format",
-        choices=_FORMATS,
-        default="sse",
-        help="sse: native SSE transcript (default); table: one line per event; jsonl: JSON lines",
+    _format_option(run)
+
+    replay = commands.add_parser(
+        "replay",
+        help="replay a cassette through the reference loop and check it",
+        description=(
+            "Replay CASSETTE (a vcrpy-style recording) through the reference agent loop on "
+            "virtual time: its streaming interactions answer the loop's requests in order, "
+            "re-chunked by POLICY; tools answer with the results the recording sent back. "
+            "Prints the run like `run`; exit 0 when every invariant holds and the loop used "
+            "exactly the recorded interactions."
+        ),
     )
+    replay.add_argument("cassette", metavar="CASSETTE", help="path to a cassette YAML file")
+    _chunking_options(replay)
+    _format_option(replay)
+
+    convert = commands.add_parser(
+        "convert",
+        help="turn a cassette into an editable scenario",
+        description=(
+            "Write a scenario that replays CASSETTE's chunks with the same timing (one request "
+            "per streaming interaction), its tools, input and system prompt, and an `expect` "
+            "pinning what the reference loop does on the replay."
+        ),
+    )
+    convert.add_argument("cassette", metavar="CASSETTE", help="path to a cassette YAML file")
+    convert.add_argument(
+        "-o", "--output", metavar="SCENARIO", required=True, help="scenario file to write"
+    )
+    _chunking_options(convert)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="list a cassette's interactions and their decoded chunks",
+        description=(
+            "Print each interaction of CASSETTE (method, URI, API, status, streaming) and the "
+            "chunks its response decodes to, one per line, with recorded offsets when it has them."
+        ),
+    )
+    inspect.add_argument("cassette", metavar="CASSETTE", help="path to a cassette YAML file")
+    _chunking_options(inspect)
 
     commands.add_parser(
         "schema",
@@ -72,6 +113,30 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of scenario files (for editor validation).",
     )
     return parser
+
+
+def _format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=_FORMATS,
+        default="sse",
+        help="sse: native SSE transcript (default); table: one line per event; jsonl: JSON lines",
+    )
+
+
+def _chunking_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--chunking",
+        choices=CHUNKINGS,
+        default="recorded",
+        help=(
+            "how response bodies are split into reads: recorded (the recorded pieces and "
+            "timing, else one per event; default), whole, events, random"
+        ),
+    )
+    parser.add_argument(
+        "--seed", type=_nonnegative_int, default=0, help="seed of the random chunking (default 0)"
+    )
 
 
 def _details(event: AgentEvent) -> str:
@@ -93,12 +158,69 @@ def _print_run(result: RunResult, fmt: str, out: TextIO) -> None:
             out.write(f"{event.seq:>4}  {event.t:>10.3f}  {event.type:<20} {_details(event)}\n")
 
 
+def _chunk_line(chunk: Chunk) -> str:
+    payload = chunk_to_dict(chunk)
+    kind = payload.pop("type")
+    return f"{kind:<16} " + " ".join(
+        f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in payload.items()
+    )
+
+
+def _inspect(cassette: Cassette, chunking: Chunking, seed: int, out: TextIO) -> None:
+    out.write(f"{cassette.path}: {len(cassette.interactions)} interaction(s)\n")
+    for index, x in enumerate(cassette.interactions):
+        out.write(f"\ninteractions[{index}] {x.describe()}\n")
+        streaming = "yes" if x.streaming else "no"
+        line = f"  api: {x.api or 'none'}  status: {x.status}  streaming: {streaming}"
+        if x.timing:
+            line += (
+                f"  recorded: {len(x.timing)} pieces, {x.timing[0][0]:.3f}-{x.timing[-1][0]:.3f}s"
+            )
+        out.write(line + "\n")
+        if not x.replayable:
+            out.write("  not replayed: not a streaming request to a known provider API\n")
+            continue
+        t = 0.0
+        timed = chunking == "recorded" and x.timing is not None
+        for item in stream_items(x, chunking=chunking, seed=seed, number=index):
+            if isinstance(item, Delay):
+                t += item.seconds
+            else:
+                out.write(f"  {f'{t:9.3f}s  ' if timed else ''}{_chunk_line(item)}\n")
+
+
+def _cassette_command(args: argparse.Namespace) -> int:
+    cassette = load_cassette(args.cassette)
+    chunking = check_chunking(args.chunking)
+    if args.command == "inspect":
+        _inspect(cassette, chunking, args.seed, sys.stdout)
+        return 0
+    if args.command == "convert":
+        text = scenario_yaml(cassette_to_scenario(cassette, chunking=chunking, seed=args.seed))
+        try:
+            write_text_atomic(args.output, text)
+        except OSError as exc:
+            raise InputError(f"cannot write: {exc.strerror}", file=args.output) from None
+        requests = len(cassette.replayable)
+        sys.stderr.write(f"wrote {args.output}: {requests} request(s) from {args.cassette}\n")
+        return 0
+    result = replay_cassette(cassette, chunking=chunking, seed=args.seed)
+    _print_run(result, args.format, sys.stdout)
+    sys.stdout.flush()
+    for index, x in cassette.skipped:
+        sys.stderr.write(f"note: interactions[{index}] ({x.describe()}) is not replayed\n")
+    sys.stderr.write(result.report() + "\n")
+    return 0 if result.passed else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "schema":
             sys.stdout.write(json.dumps(scenario_json_schema(), indent=2) + "\n")
             return 0
+        if args.command in ("replay", "convert", "inspect"):
+            return _cassette_command(args)
         result = run_scenario(args.scenario, seed=args.seed)
     except InputError as exc:
         sys.stderr.write(f"agentsim: error: {exc}\n")

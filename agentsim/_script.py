@@ -57,6 +57,7 @@ __all__ = [
     "FunctionProvider",
     "ScriptedProvider",
     "Stall",
+    "StrictPlayback",
     "scenario_guardrails",
     "scenario_hooks",
     "scenario_messages",
@@ -206,7 +207,31 @@ def _message_text(message: Message) -> str:
     return "".join(getattr(b, "text", "") or getattr(b, "arguments", "") for b in message.blocks)
 
 
-class ScriptedProvider:
+class StrictPlayback:
+    """What scripted and recorded providers share: one entry per request, strictly, in order.
+
+    `requests` are the requests received; `problems` every deviation found while playing.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[ProviderRequest] = []
+        self.problems: list[str] = []
+
+    def _claim(self, request: ProviderRequest, available: int, what: str) -> int:
+        """Record `request`; its 1-based number, or a recorded `ProviderError` past the end."""
+        self.requests.append(request)
+        number = len(self.requests)
+        if number > available:
+            problem = (
+                f"request {number} (step {request.step}, attempt {request.attempt}) is beyond "
+                f"the {what}, which has {available}"
+            )
+            self.problems.append(problem)
+            raise ProviderError(problem, kind="invalid_request")
+        return number
+
+
+class ScriptedProvider(StrictPlayback):
     """Plays a scenario's requests in order, strictly, and records every deviation."""
 
     def __init__(
@@ -215,11 +240,10 @@ class ScriptedProvider:
         *,
         cancel: tuple[int, int, CancelToken] | None = None,
     ) -> None:
+        super().__init__()
         self._scripts = list(scripts)
         self._compiled = [compile_request(s, i + 1) for i, s in enumerate(scripts)]
         self._cancel = cancel
-        self.requests: list[ProviderRequest] = []
-        self.problems: list[str] = []
 
     def unused(self) -> list[str]:
         """Parts of the script the run never reached: requests, and the cancellation point."""
@@ -233,15 +257,7 @@ class ScriptedProvider:
         return out
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
-        number = len(self.requests) + 1
-        self.requests.append(request)
-        if number > len(self._scripts):
-            problem = (
-                f"request {number} (step {request.step}, attempt {request.attempt}) is beyond "
-                f"the script, which has {len(self._scripts)} requests"
-            )
-            self.problems.append(problem)
-            raise ProviderError(problem, kind="invalid_request")
+        number = self._claim(request, len(self._scripts), "script's requests")
         check = self._scripts[number - 1].expect
         if check is not None:
             self.problems.extend(_check_request(check, request, number))
