@@ -24,6 +24,19 @@ from ._chunks import (
     chunk_to_dict,
 )
 from ._convert import cassette_to_scenario, replay_cassette
+from ._dialect_common import TranscriptError
+from ._dialect_native import events_after
+from ._dialects import (
+    DIALECT_NAMES,
+    DialectName,
+    TranscriptReport,
+    check_transcript,
+    decode_dialect,
+    detect_dialect,
+    dialect_rules,
+    encode_dialect,
+    project_dialect,
+)
 from ._errors import AgentsimError, InputError
 from ._events import (
     FAILURE_KINDS,
@@ -81,6 +94,7 @@ from ._scenario import Scenario, load_scenario, parse_scenario, scenario_json_sc
 from ._script import Delay, FunctionProvider, ScriptedProvider, Stall
 from ._sse_framing import ServerSentEvent, SSEDecoder, decode_sse, encode_sse
 from ._sse_native import encode_native, encode_native_event
+from ._sse_normalize import normalize_sse
 from ._tools import Tool, ToolError, Toolset, ToolSpec
 from ._usage import Usage
 from ._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
@@ -90,6 +104,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "API_NAMES",
+    "DIALECT_NAMES",
     "ERROR_KINDS",
     "FAILURE_KINDS",
     "FINISH_REASONS",
@@ -111,6 +126,7 @@ __all__ = [
     "DeadlockError",
     "Decision",
     "Delay",
+    "DialectName",
     "ErrorChunk",
     "ErrorKind",
     "FailureKind",
@@ -171,6 +187,8 @@ __all__ = [
     "ToolSpec",
     "Toolset",
     "Trace",
+    "TranscriptError",
+    "TranscriptReport",
     "Usage",
     "UsageChunk",
     "UserMessage",
@@ -180,21 +198,29 @@ __all__ = [
     "assert_invariants",
     "cassette_to_scenario",
     "check_trace",
+    "check_transcript",
     "chunk_from_dict",
     "chunk_to_dict",
+    "decode_dialect",
     "decode_sse",
     "decoder_for",
+    "detect_dialect",
+    "dialect_rules",
+    "encode_dialect",
     "encode_native",
     "encode_native_event",
     "encode_sse",
     "encode_stream",
     "event_from_dict",
     "event_to_dict",
+    "events_after",
     "load_cassette",
     "load_scenario",
     "message_from_dict",
     "message_to_dict",
+    "normalize_sse",
     "parse_scenario",
+    "project_dialect",
     "replay_cassette",
     "run_loop",
     "run_scenario",

@@ -17,13 +17,14 @@ from typing import TextIO
 from ._cassette import Cassette, load_cassette, write_text_atomic
 from ._cassette_provider import CHUNKINGS, Chunking, check_chunking, stream_items
 from ._chunks import Chunk, chunk_to_dict
+from ._cli_check import add_check_command, run_check
 from ._convert import cassette_to_scenario, replay_cassette, scenario_yaml
+from ._dialects import DIALECT_NAMES, encode_dialect
 from ._errors import InputError
 from ._events import AgentEvent, event_to_dict
 from ._harness import RunResult, run_scenario
 from ._scenario import scenario_json_schema
 from ._script import Delay
-from ._sse_native import encode_native
 
 __all__ = ["main"]
 
@@ -107,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("cassette", metavar="CASSETTE", help="path to a cassette YAML file")
     _chunking_options(inspect)
 
+    add_check_command(commands)
+
     commands.add_parser(
         "schema",
         help="print the JSON Schema of scenario files",
@@ -120,7 +123,14 @@ def _format_option(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=_FORMATS,
         default="sse",
-        help="sse: native SSE transcript (default); table: one line per event; jsonl: JSON lines",
+        help="sse: an SSE transcript (default); table: one line per event; jsonl: JSON lines",
+    )
+    parser.add_argument(
+        "--sse",
+        choices=DIALECT_NAMES,
+        default="native",
+        metavar="DIALECT",
+        help="the SSE dialect of --format sse: " + ", ".join(DIALECT_NAMES) + " (default native)",
     )
 
 
@@ -146,9 +156,9 @@ def _details(event: AgentEvent) -> str:
     return " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in payload.items())
 
 
-def _print_run(result: RunResult, fmt: str, out: TextIO) -> None:
+def _print_run(result: RunResult, fmt: str, out: TextIO, dialect: str = "native") -> None:
     if fmt == "sse":
-        out.write(encode_native(result.events).decode())
+        out.write(encode_dialect(result.events, dialect).decode())
     elif fmt == "jsonl":
         for event in result.events:
             out.write(json.dumps(event_to_dict(event), ensure_ascii=False) + "\n")
@@ -205,7 +215,7 @@ def _cassette_command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"wrote {args.output}: {requests} request(s) from {args.cassette}\n")
         return 0
     result = replay_cassette(cassette, chunking=chunking, seed=args.seed)
-    _print_run(result, args.format, sys.stdout)
+    _print_run(result, args.format, sys.stdout, args.sse)
     sys.stdout.flush()
     for index, x in cassette.skipped:
         sys.stderr.write(f"note: interactions[{index}] ({x.describe()}) is not replayed\n")
@@ -219,13 +229,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             sys.stdout.write(json.dumps(scenario_json_schema(), indent=2) + "\n")
             return 0
+        if args.command == "check":
+            return run_check(args)
         if args.command in ("replay", "convert", "inspect"):
             return _cassette_command(args)
         result = run_scenario(args.scenario, seed=args.seed)
     except InputError as exc:
         sys.stderr.write(f"agentsim: error: {exc}\n")
         return 2
-    _print_run(result, args.format, sys.stdout)
+    _print_run(result, args.format, sys.stdout, args.sse)
     sys.stdout.flush()
     sys.stderr.write(result.report() + "\n")
     return 0 if result.passed else 1
