@@ -80,6 +80,7 @@ from ._history import (
 from ._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
 from ._invariants import INVARIANTS, Trace, Violation, assert_invariants, check_trace
 from ._loop import ReferenceLoop, ReferenceRun
+from ._playback import ScenarioPlayback
 from ._protocol import (
     AgentLoop,
     AgentRun,
@@ -89,13 +90,16 @@ from ._protocol import (
     ProviderRequest,
     RunRequest,
 )
+from ._recorder import RecordingProxy
 from ._runtime import CancelToken, IdFactory, Runtime
 from ._scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 from ._script import Delay, FunctionProvider, ScriptedProvider, Stall
+from ._server import ScenarioServer, serve_scenario
 from ._sse_framing import ServerSentEvent, SSEDecoder, decode_sse, encode_sse
 from ._sse_native import encode_native, encode_native_event
 from ._sse_normalize import normalize_sse
 from ._tools import Tool, ToolError, Toolset, ToolSpec
+from ._transport import ScenarioTransport
 from ._usage import Usage
 from ._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
 from ._wire import API_NAMES, ApiName, StreamDecoder, WireFormatError, decoder_for, encode_stream
@@ -147,6 +151,7 @@ __all__ = [
     "ProviderRequest",
     "ReasoningBlock",
     "ReasoningChunk",
+    "RecordingProxy",
     "ReferenceLoop",
     "ReferenceRun",
     "RetryScheduled",
@@ -159,6 +164,9 @@ __all__ = [
     "Runtime",
     "SSEDecoder",
     "Scenario",
+    "ScenarioPlayback",
+    "ScenarioServer",
+    "ScenarioTransport",
     "ScriptedProvider",
     "ServerSentEvent",
     "Skip",
@@ -226,6 +234,7 @@ __all__ = [
     "run_scenario",
     "run_virtual",
     "scenario_json_schema",
+    "serve_scenario",
     "simulate",
     "write_cassette",
 ]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from ._cassette import Cassette, load_cassette, write_text_atomic
 from ._cassette_provider import CHUNKINGS, Chunking, check_chunking, stream_items
 from ._chunks import Chunk, chunk_to_dict
 from ._cli_check import add_check_command, run_check
+from ._cli_serve import add_serve_commands
 from ._convert import cassette_to_scenario, replay_cassette, scenario_yaml
 from ._dialects import DIALECT_NAMES, encode_dialect
 from ._errors import InputError
@@ -109,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     _chunking_options(inspect)
 
     add_check_command(commands)
+    add_serve_commands(commands)
 
     commands.add_parser(
         "schema",
@@ -231,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "check":
             return run_check(args)
+        if args.command in ("serve", "record"):
+            handler: Callable[[argparse.Namespace], int] = args.handler
+            return handler(args)
         if args.command in ("replay", "convert", "inspect"):
             return _cassette_command(args)
         result = run_scenario(args.scenario, seed=args.seed)

@@ -1,0 +1,118 @@
+"""A real third-party agent framework, unmodified, against `agentsim serve`: pydantic-ai's agent
+(over the official openai SDK) completes a multi-step tool-calling run, streamed and not, and the
+scenario checks every request it sends.
+
+`Agent.run_stream` is not used for the streamed run: it ends the run at the first text it sees
+(by design, for str output), and step 1 here says something before calling its tool. `Agent.run`
+with an `event_stream_handler` streams every model request and runs the whole loop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from agentsim import parse_scenario
+from agentsim._server import ScenarioServer
+
+httpx2 = pytest.importorskip("httpx2")
+pydantic_ai = pytest.importorskip("pydantic_ai")
+pytest.importorskip("pydantic_ai.models.openai")
+
+SCENARIO = parse_scenario(
+    {
+        "description": "Three steps: weather in Paris, then in London, then the comparison.",
+        "input": "Is Paris warmer than London?",
+        "tools": {"get_weather": {"results": ["Paris: 21 C", "London: 14 C"]}},
+        "requests": [
+            {
+                "expect": {"last_role": "user", "tools": ["get_weather"], "contains": "warmer"},
+                "chunks": [
+                    {"text": "Checking Paris first.", "split": 6},
+                    {
+                        "tool_call": {
+                            "id": "call_paris",
+                            "name": "get_weather",
+                            "arguments": {"city": "Paris"},
+                            "split": 4,
+                        }
+                    },
+                    {"usage": {"input_tokens": 50, "output_tokens": 12}},
+                    {"finish": "tool_calls"},
+                ],
+            },
+            {
+                "expect": {"last_role": "tool", "contains": "Paris: 21 C"},
+                "chunks": [
+                    {
+                        "tool_call": {
+                            "id": "call_london",
+                            "name": "get_weather",
+                            "arguments": {"city": "London"},
+                        },
+                        "delay": 0.2,
+                    },
+                    {"usage": {"input_tokens": 70, "output_tokens": 9}},
+                    {"finish": "tool_calls"},
+                ],
+            },
+            {
+                "expect": {"last_role": "tool", "contains": "London: 14 C"},
+                "chunks": [
+                    {"text": "Yes: Paris is 21 C, London 14 C.", "split": 7, "delay": 0.1},
+                    {"usage": {"input_tokens": 90, "output_tokens": 15}},
+                    {"finish": "stop"},
+                ],
+            },
+        ],
+    }
+)
+CITIES = {"Paris": "Paris: 21 C", "London": "London: 14 C"}
+
+
+def agent(base_url: str, http: Any) -> tuple[Any, list[str]]:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    called: list[str] = []
+    provider = OpenAIProvider(base_url=base_url + "/v1", api_key="sk-test", http_client=http)
+    weather = Agent(OpenAIChatModel("gpt-agentsim", provider=provider))
+
+    @weather.tool_plain
+    def get_weather(city: str) -> str:
+        """The current weather in a city."""
+        called.append(city)
+        return CITIES[city]
+
+    return weather, called
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "run_stream"])
+def test_pydantic_ai_agent_completes_a_multi_step_tool_run(stream: bool) -> None:
+    seen: list[str] = []
+
+    async def main() -> tuple[str, Any, list[str], ScenarioServer]:
+        async with ScenarioServer(SCENARIO, speed=20) as server, httpx2.AsyncClient() as http:
+            weather, called = agent(server.url, http)
+            handler = None
+            if stream:  # an event handler makes the agent stream every model request
+
+                async def handler(_context: Any, events: Any) -> None:
+                    async for event in events:
+                        seen.append(type(event).__name__)
+
+            result = await weather.run("Is Paris warmer than London?", event_stream_handler=handler)
+            output, usage = result.output, result.usage
+        return output, usage, called, server
+
+    output, usage, called, server = asyncio.run(main())
+    assert output == "Yes: Paris is 21 C, London 14 C."
+    assert called == ["Paris", "London"]
+    assert (usage.requests, usage.input_tokens, usage.output_tokens) == (3, 210, 36)
+    assert server.playback.passed, server.playback.report()
+    assert [len(r.messages) for r in server.playback.requests] == [1, 3, 5]
+    assert all(call.stream is stream for call in server.playback.calls)
+    if stream:
+        assert {"PartDeltaEvent", "FunctionToolCallEvent", "FunctionToolResultEvent"} <= set(seen)
