@@ -18,12 +18,14 @@ from ._cassette import Cassette, load_cassette, write_text_atomic
 from ._cassette_provider import CHUNKINGS, Chunking, check_chunking, stream_items
 from ._chunks import Chunk, chunk_to_dict
 from ._cli_check import add_check_command, run_check
+from ._cli_fuzz import add_fuzz_commands
 from ._cli_serve import add_serve_commands
 from ._convert import cassette_to_scenario, replay_cassette, scenario_yaml
 from ._dialects import DIALECT_NAMES, encode_dialect
 from ._errors import InputError
 from ._events import AgentEvent, event_to_dict
-from ._harness import RunResult, run_scenario
+from ._fuzz import run_with_loop
+from ._harness import RunResult
 from ._scenario import scenario_json_schema
 from ._script import Delay
 
@@ -63,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument("scenario", metavar="SCENARIO", help="path to a scenario YAML file")
+    run.add_argument(
+        "--loop",
+        metavar="MODULE:FACTORY",
+        default=None,
+        help="run this loop instead of the reference loop (a factory or loop object)",
+    )
     run.add_argument(
         "--seed", type=_nonnegative_int, default=None, help="seed for ids (default: the file's)"
     )
@@ -111,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_check_command(commands)
     add_serve_commands(commands)
+    add_fuzz_commands(commands)
 
     commands.add_parser(
         "schema",
@@ -233,12 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "check":
             return run_check(args)
-        if args.command in ("serve", "record"):
+        if args.command in ("serve", "record", "fuzz", "shrink"):
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         if args.command in ("replay", "convert", "inspect"):
             return _cassette_command(args)
-        result = run_scenario(args.scenario, seed=args.seed)
+        result = run_with_loop(args.scenario, loop=args.loop, seed=args.seed)
     except InputError as exc:
         sys.stderr.write(f"agentsim: error: {exc}\n")
         return 2

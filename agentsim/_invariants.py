@@ -385,6 +385,18 @@ def _ev8(trace: Trace) -> list[Violation]:
                     Violation("EV8", i, f"backoff {options.backoff(n):g}s", f"{event.delay:g}s")
                 )
             since_attempt = False
+    # The deadline bounds everything (DESIGN §3.5): nothing may happen after it, whatever the
+    # ending; a loop whose deadline misses a slow stream shows up here even if it ends well.
+    late = next((i for i, e in enumerate(events) if e.t > options.deadline + 1e-6), None)
+    if late is not None:
+        out.append(
+            Violation(
+                "EV8",
+                late,
+                f"no event after the deadline {options.deadline:g}",
+                f"{_name(events[late])} at t = {events[late].t:g}",
+            )
+        )
     found = _terminal(trace)
     if found is not None and isinstance(found[1], RunFailed):
         i, end = found[0], found[1]

@@ -1,0 +1,46 @@
+"""Fuzzing any loop from Python: what ``agentsim fuzz`` and ``agentsim shrink`` do, as functions.
+
+Needs hypothesis (like `agentsim.strategies`), so it is a module of its own rather than part of
+`agentsim`. See docs/fuzzing.md.
+"""
+
+from ._fuzz import (
+    CHECKS,
+    Failure,
+    LoopFactory,
+    crashed,
+    load_loop,
+    make_loop,
+    run_guarded,
+    run_with_loop,
+    write_reproducer,
+)
+from ._fuzz_search import PROPERTIES, FuzzReport, Search, fuzz, polish, search
+from ._profiles import PROFILES, default_profile, load_profile, register_profiles
+from ._shrink import fit_to_reference, shrink_data, shrink_failing, signature
+
+__all__ = [
+    "CHECKS",
+    "PROFILES",
+    "PROPERTIES",
+    "Failure",
+    "FuzzReport",
+    "LoopFactory",
+    "Search",
+    "crashed",
+    "default_profile",
+    "fit_to_reference",
+    "fuzz",
+    "load_loop",
+    "load_profile",
+    "make_loop",
+    "polish",
+    "register_profiles",
+    "run_guarded",
+    "run_with_loop",
+    "search",
+    "shrink_data",
+    "shrink_failing",
+    "signature",
+    "write_reproducer",
+]

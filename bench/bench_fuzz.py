@@ -1,0 +1,115 @@
+"""Examples per second of the default whole-run fuzz property (DESIGN §8: at least 500), with
+the time of an example split between generating it (hypothesis and `agentsim._strategies`)
+and running it (validating the scenario, simulating the reference loop, checking EV1-EV8 and
+H1-H3). Also what a typical example holds and how many primitive draws it costs.
+
+    python bench/bench_fuzz.py [--examples N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.internal.conjecture import data as conjecture
+
+from agentsim import Scenario, parse_scenario
+from agentsim._fuzz import run_guarded
+from agentsim._strategies import scenarios
+
+
+class _Meter:
+    def __init__(self) -> None:
+        self.parse = self.run = 0.0
+        self.examples = self.requests = self.items = self.events = 0
+
+    def example(self, data: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        model: Scenario = parse_scenario(data)
+        parsed = time.perf_counter()
+        result = run_guarded(model)
+        self.run += time.perf_counter() - parsed
+        self.parse += parsed - started
+        assert result.violations == (), result.report()
+        self.examples += 1
+        self.requests += len(data["requests"])
+        self.items += sum(len(r["chunks"]) for r in data["requests"])
+        self.events += len(result.events)
+
+
+def _round(examples: int) -> tuple[float, _Meter]:
+    meter = _Meter()
+
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(scenarios())
+    def run_property(data: dict[str, Any]) -> None:
+        meter.example(data)
+
+    started = time.perf_counter()
+    run_property()
+    return time.perf_counter() - started, meter
+
+
+def _count_draws(examples: int) -> float:
+    """Primitive draws per example (counted on hypothesis' internal draw methods)."""
+    counts = [0]
+    names = ("draw_integer", "draw_boolean", "draw_float", "draw_string", "draw_bytes")
+    saved: dict[str, Callable[..., Any]] = {n: getattr(conjecture.ConjectureData, n) for n in names}
+
+    def counting(original: Callable[..., Any]) -> Callable[..., Any]:
+        def draw(self: Any, *args: Any, **kwargs: Any) -> Any:
+            counts[0] += 1
+            return original(self, *args, **kwargs)
+
+        return draw
+
+    for name, original in saved.items():
+        setattr(conjecture.ConjectureData, name, counting(original))
+    try:
+        _, meter = _round(examples)
+    finally:
+        for name, original in saved.items():
+            setattr(conjecture.ConjectureData, name, original)
+    return counts[0] / max(1, meter.examples)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--examples", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    _round(200)  # warm up
+    rounds = [_round(args.examples) for _ in range(args.rounds)]
+    total, meter = min(rounds, key=lambda r: r[0] / r[1].examples)
+    n = meter.examples
+    per = total / n * 1e6
+    run = (meter.parse + meter.run) / n * 1e6
+    rates = [m.examples / t for t, m in rounds]
+    print(f"whole-run property:      {n / total:>10,.0f} examples/s (target >= 500)")
+    print(f"  rounds:                {', '.join(f'{r:,.0f}' for r in rates)} examples/s")
+    print(f"  one example:           {per:>10,.0f} us")
+    print(f"  generation:            {per - run:>10,.0f} us ({(per - run) / per:.0%})")
+    print(f"  running:               {run:>10,.0f} us ({run / per:.0%})")
+    print(f"    validate scenario:   {meter.parse / n * 1e6:>10,.0f} us")
+    print(f"    simulate + check:    {meter.run / n * 1e6:>10,.0f} us")
+    print(f"  draws per example:     {_count_draws(500):>10.1f}")
+    print(
+        f"  typical example:       {meter.requests / n:.1f} requests, "
+        f"{meter.items / n:.1f} chunk items, {meter.events / n:.1f} events"
+    )
+    median = statistics.median(rates)
+    print(f"  median of the rounds:  {median:>10,.0f} examples/s")
+
+
+if __name__ == "__main__":
+    main()

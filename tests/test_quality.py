@@ -1,0 +1,91 @@
+"""The quality suite: the default properties find every deliberately buggy loop of
+`tests.buggy_loops` within a bounded number of generated examples, and what they leave behind
+is a small reproducer file that the buggy loop fails and the reference loop passes.
+
+Searches use a fixed seed, so the counts are exact for a given hypothesis version; the bound
+leaves room for a different version to need several times as many.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agentsim import load_scenario
+from agentsim._fuzz import check_sweep, run_with_loop
+from agentsim._fuzz_search import fuzz, search
+from tests.buggy_loops import BUGS
+
+ROOT = Path(__file__).resolve().parents[1]
+BOUND = 2_000  # generated examples at most (the worst bug needs a few hundred)
+
+# The invariant each bug must break (a bug may break others too).
+DETECTED_BY: dict[str, str] = {
+    "partial_text_lost": "EV7",
+    "dangling_tool_call": "H2",
+    "stalled_stream_unbounded": "EV2",
+    "max_steps_off_by_one": "EV4",
+    "events_after_terminal": "EV2",
+    "phase_flapping": "EV6",
+    "usage_not_summed": "EV7",
+    "retry_after_output": "EV8",
+    "results_out_of_order": "H",
+    "hook_terminate_keeps_going": "EV2",
+    "blocks_out_of_order": "H3",
+    "first_fragment_swallowed": "EV5",
+}
+
+
+def test_every_bug_class_has_a_variant() -> None:
+    assert len(BUGS) >= 10
+    assert set(BUGS) == set(DETECTED_BY)
+
+
+@pytest.mark.parametrize("name", sorted(BUGS))
+def test_the_run_property_finds_each_bug(name: str) -> None:
+    found = search("run", BUGS[name], examples=BOUND, seed=1, shrink=False)
+    assert found.failure is not None, f"{name} not found in {BOUND} examples"
+    assert any(i.startswith(DETECTED_BY[name]) for i in found.failure.ids), found.failure.lines()
+    assert found.examples <= BOUND
+
+
+@pytest.mark.parametrize("name", ["partial_text_lost", "dangling_tool_call"])
+def test_the_sweep_finds_the_cancellation_bugs_on_one_scenario(name: str) -> None:
+    data = yaml.safe_load((ROOT / "scenarios" / "tool_call_then_answer.yaml").read_text())
+    failure = check_sweep((data, None), BUGS[name])
+    assert failure is not None
+    assert DETECTED_BY[name] in failure.ids
+    assert "cancel" in failure.reproducer
+
+
+def test_m1_finds_a_bug_that_depends_on_chunk_boundaries() -> None:
+    found = search("M1", BUGS["first_fragment_swallowed"], examples=500, seed=1, shrink=False)
+    assert found.failure is not None
+    assert found.failure.ids == ("M1",)
+
+
+@pytest.mark.parametrize(
+    "name", ["partial_text_lost", "stalled_stream_unbounded", "results_out_of_order"]
+)
+def test_a_shrunk_reproducer_replays_the_failure(name: str, tmp_path: Path) -> None:
+    spec = f"tests.buggy_loops:{name}"
+    report = fuzz(spec, examples=BOUND, seed=1, out=tmp_path, properties=["run"], max_failures=1)
+    [(failure, path)] = report.failures
+    scenario = load_scenario(path)  # a valid scenario file
+    assert sum(len(r.chunks) for r in scenario.requests) <= 6
+    replayed = run_with_loop(path, loop=spec)
+    assert not replayed.passed
+    assert {v.invariant for v in replayed.violations} & set(failure.ids)
+    assert run_with_loop(path).passed, "the reference loop passes the reproducer"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BUGS))
+def test_fuzz_leaves_a_small_reproducer_for_each_bug(name: str, tmp_path: Path) -> None:
+    spec = f"tests.buggy_loops:{name}"
+    report = fuzz(spec, examples=BOUND, seed=1, out=tmp_path, properties=["run"], max_failures=1)
+    [(_, path)] = report.failures
+    assert len(path.read_text().splitlines()) <= 40
+    assert not run_with_loop(path, loop=spec).passed
