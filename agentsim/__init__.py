@@ -37,7 +37,7 @@ from ._dialects import (
     encode_dialect,
     project_dialect,
 )
-from ._errors import AgentsimError, InputError
+from ._errors import AgentsimError, InputError, NetworkBlockedError
 from ._events import (
     FAILURE_KINDS,
     PHASES,
@@ -144,6 +144,7 @@ __all__ = [
     "Interaction",
     "LoopOptions",
     "Message",
+    "NetworkBlockedError",
     "Phase",
     "PhaseChanged",
     "Provider",

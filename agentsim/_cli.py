@@ -24,7 +24,7 @@ from ._convert import cassette_to_scenario, replay_cassette, scenario_yaml
 from ._dialects import DIALECT_NAMES, encode_dialect
 from ._errors import InputError
 from ._events import AgentEvent, event_to_dict
-from ._fuzz import run_with_loop
+from ._fuzz import load_loop, run_with_loop
 from ._harness import RunResult
 from ._scenario import scenario_json_schema
 from ._script import Delay
@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run a scenario through the reference loop and check it",
+        help="run a scenario through the reference loop (or yours) and check it",
         description=(
             "Run SCENARIO (a YAML file) through the reference agent loop on virtual time. Prints "
             "the run to stdout and a report (outcome, invariants EV1-EV8 and H1-H3, script "
@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser(
         "replay",
-        help="replay a cassette through the reference loop and check it",
+        help="replay a cassette through the reference loop (or yours) and check it",
         description=(
             "Replay CASSETTE (a vcrpy-style recording) through the reference agent loop on "
             "virtual time: its streaming interactions answer the loop's requests in order, "
@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     replay.add_argument("cassette", metavar="CASSETTE", help="path to a cassette YAML file")
+    replay.add_argument(
+        "--loop",
+        metavar="MODULE:FACTORY",
+        default=None,
+        help="replay through this loop instead of the reference loop (a factory or loop object)",
+    )
     _chunking_options(replay)
     _format_option(replay)
 
@@ -225,7 +231,8 @@ def _cassette_command(args: argparse.Namespace) -> int:
         requests = len(cassette.replayable)
         sys.stderr.write(f"wrote {args.output}: {requests} request(s) from {args.cassette}\n")
         return 0
-    result = replay_cassette(cassette, chunking=chunking, seed=args.seed)
+    loop = load_loop(args.loop)() if args.loop is not None else None
+    result = replay_cassette(cassette, chunking=chunking, seed=args.seed, loop=loop)
     _print_run(result, args.format, sys.stdout, args.sse)
     sys.stdout.flush()
     for index, x in cassette.skipped:

@@ -47,7 +47,7 @@ from ._chunks import (
 from ._events import RunCompleted, RunFailed, StepStarted, ToolExecuted
 from ._harness import RunResult, run_loop
 from ._loop import ReferenceLoop
-from ._protocol import LoopOptions, RunRequest
+from ._protocol import AgentLoop, LoopOptions, RunRequest
 from ._scenario import parse_scenario
 from ._script import (
     Delay,
@@ -231,19 +231,27 @@ def cassette_setup(cassette: Cassette) -> dict[str, Any]:
 
 
 def replay_cassette(
-    cassette: Cassette, *, chunking: Chunking = "recorded", seed: int = 0
+    cassette: Cassette,
+    *,
+    chunking: Chunking = "recorded",
+    seed: int = 0,
+    loop: AgentLoop | None = None,
 ) -> RunResult:
-    """Run the reference loop on the recording, on virtual time, with every check.
+    """Run the reference loop (or `loop`) on the recording, on virtual time, with every check.
 
     `problems` holds the provider's deviations: requests beyond the cassette, interactions never
     requested, bodies that are not a valid stream.
     """
     scenario = parse_scenario({**cassette_setup(cassette), "requests": []}, file=str(cassette.path))
     provider = CassetteProvider(cassette, chunking=chunking, seed=seed)
+    if loop is None:
+        loop = ReferenceLoop(
+            hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
+        )
 
     async def main() -> RunResult:
         result = await run_loop(
-            ReferenceLoop(hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)),
+            loop,
             request=RunRequest(
                 messages=scenario_messages(scenario),
                 options=LoopOptions(**scenario.options.model_dump()),

@@ -1,13 +1,14 @@
-"""The one error type for bad input, and the base of agentsim's own errors.
+"""The one error type for bad input, the base of agentsim's own errors, and the network guard's.
 
 Every problem with something a user handed us (a scenario file, an option, a cassette) is raised
 as `InputError`, carrying where it is (file, line, column, field path) and what was expected, so
-the CLI can print one line and exit 2 instead of a traceback.
+the CLI can print one line and exit 2 instead of a traceback. `NetworkBlockedError` lives here
+rather than in the pytest plugin so that code can catch it without importing pytest.
 """
 
 from __future__ import annotations
 
-__all__ = ["AgentsimError", "InputError"]
+__all__ = ["AgentsimError", "InputError", "NetworkBlockedError"]
 
 
 class AgentsimError(Exception):
@@ -47,3 +48,13 @@ class InputError(AgentsimError, ValueError):
             where += ": "
         field = f"{self.path}: " if self.path else ""
         return f"{where}{field}{self.message}"
+
+
+class NetworkBlockedError(AgentsimError, ConnectionRefusedError):
+    """A socket connect or host lookup made inside a simulated run, refused by the pytest plugin's
+    network guard (see `agentsim._pytest_plugin`).
+
+    It is a `ConnectionRefusedError`, so HTTP clients and SDKs handle it as they handle a
+    connection that cannot be made; the plugin fails the test anyway, even if the loop under
+    test swallows the error.
+    """

@@ -43,26 +43,32 @@ class _Property:
     strategy: st.SearchStrategy[Case]
     share: float  # of the `examples` budget
     what: str
+    param: st.SearchStrategy[Any]  # the case's second part, for a caller's own scenario data
 
 
 _NONE = st.just(None)
+_SEEDS = st.integers(0, 2**16)
+_FACTORS = st.sampled_from((2.0, 3.5, 10.0))
 PROPERTIES: dict[str, _Property] = {
-    "run": _Property(st.tuples(scenarios(), _NONE), 1.0, "every invariant over a run"),
+    "run": _Property(st.tuples(scenarios(), _NONE), 1.0, "every invariant over a run", _NONE),
     "sweep": _Property(
         st.tuples(scenarios(cancellation=False), _NONE),
         0.1,
         "every invariant at every cancellation point",
+        _NONE,
     ),
     "M1": _Property(
-        st.tuples(scenarios(metamorphic=True), st.integers(0, 2**16)),
+        st.tuples(scenarios(metamorphic=True), _SEEDS),
         0.5,
         "re-chunking changes only the deltas",
+        _SEEDS,
     ),
-    "M2": _Property(st.tuples(scenarios(), _NONE), 0.5, "same seed, same bytes"),
+    "M2": _Property(st.tuples(scenarios(), _NONE), 0.5, "same seed, same bytes", _NONE),
     "M3": _Property(
-        st.tuples(scenarios(metamorphic=True), st.sampled_from((2.0, 3.5, 10.0))),
+        st.tuples(scenarios(metamorphic=True), _FACTORS),
         0.5,
         "stretched delays change only t",
+        _FACTORS,
     ),
 }
 
@@ -84,8 +90,13 @@ def search(
     skip: frozenset[str] = frozenset(),
     shrink: bool = True,
     progress: Progress | None = None,
+    strategy: st.SearchStrategy[dict[str, Any]] | None = None,
 ) -> Search:
-    """Look for a case failing property `prop` whose key is not in `skip`."""
+    """Look for a case failing property `prop` whose key is not in `skip`.
+
+    `strategy` draws the scenario data instead of the property's own generator: for a loop
+    that supports only part of what agentsim generates, ``scenarios(inject_faults=False, ...)``.
+    """
     check = CHECKS[prop]
     target: str | None = None
     count = 0
@@ -105,8 +116,10 @@ def search(
     phases = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
     config = settings(max_examples=examples, database=None, deadline=None, phases=phases)
     try:
-        strategy = PROPERTIES[prop].strategy
-        case = find(strategy, condition, settings=config, random=random.Random(seed))
+        cases = PROPERTIES[prop].strategy
+        if strategy is not None:
+            cases = st.tuples(strategy, PROPERTIES[prop].param)
+        case = find(cases, condition, settings=config, random=random.Random(seed))
     except NoSuchExample:
         return Search(None, count)
     return Search(check(case, loop), count)
@@ -160,8 +173,10 @@ def fuzz(
     max_failures: int = 3,
     shrink: bool = True,
     progress: Progress | None = None,
+    strategy: st.SearchStrategy[dict[str, Any]] | None = None,
 ) -> FuzzReport:
-    """Fuzz `loop` (``module:factory``; None: the reference loop) with every property."""
+    """Fuzz `loop` (``module:factory``; None: the reference loop) with every property
+    (`strategy`: the scenario data to draw from, as for `search`)."""
     factory = load_loop(loop) if loop is not None else None
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
@@ -185,6 +200,7 @@ def fuzz(
                 skip=frozenset(skip),
                 shrink=shrink,
                 progress=tick,
+                strategy=strategy,
             )
             report.examples[prop] += found.examples
             if found.failure is None:

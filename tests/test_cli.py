@@ -140,3 +140,11 @@ def test_tools_can_answer_each_call_differently(
         (True, '{"n":2}', None),
         (False, None, "no scripted result for call 3 of search"),
     ]
+
+
+def test_replay_through_another_loop(capsys: pytest.CaptureFixture[str]) -> None:
+    cassette = str(ROOT / "cassettes" / "anthropic.yaml")
+    assert main(["replay", cassette, "--loop", "tests.buggy_loops:usage_not_summed"]) == 1
+    assert "EV7" in capsys.readouterr().err
+    assert main(["replay", cassette, "--loop", "agentsim:ReferenceLoop"]) == 0
+    assert main(["replay", cassette, "--loop", "tests.buggy_loops:nothing"]) == 2

@@ -15,14 +15,11 @@ from syrupy.assertion import SnapshotAssertion
 
 from agentsim import RunResult, run_scenario
 from agentsim._dialects import DIALECT_NAMES, encode_dialect
-from agentsim._pytest_fixtures import normalized_sse_snapshot, sse_snapshot
 from agentsim._snapshot import SSESnapshotExtension
 from agentsim._sse_normalize import normalize_sse
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
 SNAPSHOTS = Path(__file__).resolve().parent / "__snapshots__" / "test_dialect_snapshots"
-
-__all__ = ["normalized_sse_snapshot", "sse_snapshot"]  # the fixtures these tests use
 
 
 @functools.cache

@@ -38,8 +38,10 @@ from agentsim._fuzz import (
     run_with_loop,
     write_reproducer,
 )
+from agentsim._fuzz_search import search
 from agentsim._profiles import PROFILES, default_profile, load_profile
 from agentsim._shrink import shrink_data, shrink_failing
+from agentsim._strategies import scenarios
 from tests.buggy_loops import BUGS, BuggyLoop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,3 +299,18 @@ def test_profiles_are_registered_by_the_package() -> None:
     finally:
         settings.load_profile(default_profile())
     assert settings().max_examples == current.max_examples
+
+
+def test_search_draws_from_a_given_strategy() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def keep(data: dict[str, Any]) -> dict[str, Any]:
+        seen.append(data)
+        return data
+
+    restricted = scenarios(inject_faults=False, cancellation=False, hooks=False).map(keep)
+    assert search("run", None, examples=20, seed=0, strategy=restricted).failure is None
+    assert seen
+    assert not any({"cancel", "drop", "hooks", "guardrails"} & set(data) for data in seen)
+    found = search("M1", BUGS["usage_not_summed"], examples=30, seed=0, strategy=restricted)
+    assert found.examples > 0  # the property's own parameter (a seed) still comes with each case
