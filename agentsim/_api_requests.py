@@ -119,8 +119,11 @@ def parse_call(method: str, target: str, body: bytes) -> ApiCall:
     api, model, stream, array = route(method, target)
     try:
         parsed = json.loads(body) if body.strip() else None
-    except ValueError as exc:
-        raise Rejection(api, 400, "invalid_request", f"the body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise Rejection(
+            api, 400, "invalid_request", f"the body is not valid JSON: {reason}"
+        ) from None
     if not isinstance(parsed, dict):
         raise Rejection(api, 400, "invalid_request", "the body must be a JSON object")
     if model is None:

@@ -84,7 +84,7 @@ def _api_of(path: str) -> ApiName | None:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

@@ -24,6 +24,7 @@ Design:
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -251,7 +252,7 @@ class HttpServer:
             await exchange.end()
 
 
-class HttpService:
+class HttpService(abc.ABC):
     """One HTTP/1.1 service on one address: `start()`, `close()`, `url`, ``async with``.
 
     What the fake server and the recording proxy share; subclasses implement `handle`.
@@ -288,5 +289,6 @@ class HttpService:
     ) -> None:
         await self.close()
 
+    @abc.abstractmethod
     async def handle(self, request: HttpRequest, exchange: Exchange) -> None:
-        raise NotImplementedError
+        """Answer one request through `exchange` (the fake server plays, the proxy forwards)."""

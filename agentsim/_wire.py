@@ -13,16 +13,19 @@ Rules every codec follows (DESIGN §5):
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from ._chunks import Chunk, ErrorChunk, ErrorKind
 from ._errors import AgentsimError
+from ._sse_framing import ServerSentEvent, SSEDecoder
 
 __all__ = [
     "API_NAMES",
     "ApiName",
+    "SSEJsonDecoder",
     "StreamDecoder",
     "WireFormatError",
     "decoder_for",
@@ -91,8 +94,8 @@ class _ErrorBodyDecoder:
         message, error_type = body.strip()[:500], ""
         try:
             parsed: Any = json.loads(body)
-        except ValueError:
-            parsed = None
+        except (ValueError, RecursionError):
+            parsed = None  # not JSON: the text itself is the message
         if isinstance(parsed, list) and parsed and isinstance(parsed[0], dict):
             parsed = parsed[0]  # Gemini's JSON-array answers
         if isinstance(parsed, dict):
@@ -106,6 +109,85 @@ class _ErrorBodyDecoder:
                 message = error
         kind, retryable = error_from_status(self._status, error_type)
         return [ErrorChunk(kind, message, retryable, self._status)]
+
+
+class SSEJsonDecoder(abc.ABC):
+    """What the SSE-framed decoders share: WHATWG framing, one `json.loads` per event, and
+    turning anything malformed into a `WireFormatError` that names the API and the event.
+
+    A subclass sets `api` and implements `_payload(event_name, payload, out)`; `MALFORMED` lists
+    the exceptions its payload handling raises on a wrongly shaped object. `done_marker` is a
+    `data:` value that ends the stream before any JSON (OpenAI's ``[DONE]``), handled by
+    `_on_done`. Once `_done` is set, the rest of the body is ignored, as the SDKs do.
+    """
+
+    __slots__ = ("_done", "_events", "_sse")
+
+    api: ClassVar[str]
+    done_marker: ClassVar[str | None] = None
+    MALFORMED: ClassVar[tuple[type[Exception], ...]] = (
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        ValueError,
+    )
+
+    def __init__(self) -> None:
+        self._sse = SSEDecoder()
+        self._events = 0
+        self._done = False
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        if self._done:
+            return []
+        return self._handle(self._sse.feed(data))
+
+    def close(self) -> list[Chunk]:
+        return self._handle(self._sse.close())
+
+    def _handle(self, events: list[ServerSentEvent]) -> list[Chunk]:
+        out: list[Chunk] = []
+        marker = self.done_marker
+        for event in events:
+            if self._done:
+                break
+            self._events += 1
+            data = event.data
+            if marker is not None and data.startswith(marker):
+                self._done = True
+                self._on_done(out)
+                break
+            try:
+                payload = json.loads(data)
+            except (ValueError, RecursionError):  # deep nesting must not escape as RecursionError
+                raise WireFormatError(
+                    f"data is not JSON: {data[:80]!r}", api=self.api, event=self._events
+                ) from None
+            if payload.__class__ is not dict:
+                raise WireFormatError(
+                    f"data is not a JSON object: {data[:80]!r}", api=self.api, event=self._events
+                )
+            try:
+                self._payload(event.event, payload, out)
+            except KeyError as exc:
+                raise WireFormatError(
+                    f"missing field {exc} in a {event.event} event",
+                    api=self.api,
+                    event=self._events,
+                ) from None
+            except self.MALFORMED as exc:
+                raise WireFormatError(
+                    f"malformed {event.event} event ({exc})", api=self.api, event=self._events
+                ) from None
+        return out
+
+    @abc.abstractmethod
+    def _payload(self, event_name: str, payload: dict[str, Any], out: list[Chunk]) -> None:
+        """Turn one event's JSON object into chunks appended to `out`."""
+
+    def _on_done(self, out: list[Chunk]) -> None:  # noqa: B027 - optional hook, empty by default
+        """The `done_marker` arrived: a codec with a marker may add chunks (none by default)."""
 
 
 def error_body_decoder(status: int) -> StreamDecoder:

@@ -58,9 +58,9 @@ from ._chunks import (
     ToolCallStartChunk,
     UsageChunk,
 )
-from ._sse_framing import ServerSentEvent, SSEDecoder, encode_sse
+from ._sse_framing import encode_sse
 from ._usage import Usage
-from ._wire import WireFormatError, error_from_status
+from ._wire import SSEJsonDecoder, error_from_status
 
 __all__ = ["AnthropicDecoder", "encode_anthropic", "normalize_anthropic"]
 
@@ -105,7 +105,6 @@ _KIND_ERROR: dict[ErrorKind, str] = {
     "auth": "authentication_error",
     "other": "unknown_error",
 }
-_MALFORMED = (KeyError, TypeError, AttributeError, IndexError)
 
 
 def _int(value: Any) -> int:
@@ -135,48 +134,21 @@ def _error_type(chunk: ErrorChunk) -> str:
     return _KIND_ERROR[chunk.kind]
 
 
-class AnthropicDecoder:
-    """Incremental decoder of one Anthropic Messages stream body (HTTP 200)."""
+class AnthropicDecoder(SSEJsonDecoder):
+    """Incremental decoder of one Anthropic Messages stream body (HTTP 200); `_done` after an
+    error event."""
 
-    __slots__ = ("_done", "_events", "_finished", "_sse", "_start", "_tools")
+    __slots__ = ("_finished", "_start", "_tools")
+    api = _API
+    MALFORMED = (KeyError, TypeError, AttributeError, IndexError)
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
-        self._events = 0
-        self._done = False  # an error event ended the stream
+        super().__init__()
         self._finished = False
         self._tools: dict[int, bool] = {}  # open tool_use block index -> non-empty args seen
         self._start: dict[str, int] = {}  # message_start usage
 
-    def feed(self, data: bytes) -> list[Chunk]:
-        return self._handle(self._sse.feed(data))
-
-    def close(self) -> list[Chunk]:
-        return self._handle(self._sse.close())
-
-    def _handle(self, events: list[ServerSentEvent]) -> list[Chunk]:
-        out: list[Chunk] = []
-        for event in events:
-            self._events += 1
-            if self._done:
-                continue
-            try:
-                obj = json.loads(event.data)
-            except (ValueError, RecursionError):
-                raise WireFormatError(
-                    f"data is not JSON: {event.data[:80]!r}", api=_API, event=self._events
-                ) from None
-            if type(obj) is not dict:
-                raise WireFormatError("data is not a JSON object", api=_API, event=self._events)
-            try:
-                self._dispatch(event.event, obj, out)
-            except _MALFORMED as exc:
-                raise WireFormatError(
-                    f"malformed {event.event} event: {exc}", api=_API, event=self._events
-                ) from None
-        return out
-
-    def _dispatch(self, name: str, obj: dict[str, Any], out: list[Chunk]) -> None:
+    def _payload(self, name: str, obj: dict[str, Any], out: list[Chunk]) -> None:
         kind = obj.get("type", name)
         if kind == "content_block_delta":
             delta = obj["delta"]

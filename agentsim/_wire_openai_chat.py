@@ -42,9 +42,8 @@ from ._chunks import (
     ToolCallStartChunk,
     UsageChunk,
 )
-from ._sse_framing import ServerSentEvent, SSEDecoder
 from ._usage import Usage
-from ._wire import WireFormatError, error_from_status
+from ._wire import SSEJsonDecoder, error_from_status
 
 __all__ = ["OpenAIChatDecoder", "encode_openai_chat", "normalize_openai_chat"]
 
@@ -118,25 +117,15 @@ def usage_from(usage: dict[str, Any]) -> Usage:
     )
 
 
-class OpenAIChatDecoder:
+class OpenAIChatDecoder(SSEJsonDecoder):
     """Incremental decoder of one Chat Completions streaming body (HTTP 200)."""
 
-    __slots__ = (
-        "_calls",
-        "_done",
-        "_errored",
-        "_events",
-        "_finished",
-        "_next",
-        "_open",
-        "_sse",
-        "_used",
-    )
+    __slots__ = ("_calls", "_errored", "_finished", "_next", "_open", "_used")
+    api = API
+    done_marker = "[DONE]"  # the SDK stops reading there
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
-        self._events = 0
-        self._done = False  # `[DONE]` seen: the SDK stops reading there
+        super().__init__()
         self._finished = False
         self._errored = False
         self._calls: dict[int, tuple[int, str]] = {}  # wire index -> (chunk index, call id)
@@ -144,48 +133,13 @@ class OpenAIChatDecoder:
         self._used: set[int] = set()
         self._next = 0  # lowest chunk index never allocated above every used one
 
-    def feed(self, data: bytes) -> list[Chunk]:
-        if self._done:
-            return []
-        return self._handle(self._sse.feed(data))
+    def _on_done(self, out: list[Chunk]) -> None:
+        if not self._finished and not self._errored:
+            # A complete stream without `finish_reason` (Snowflake): finish it here.
+            self._finish("tool_calls" if self._used else "stop", out)
 
-    def close(self) -> list[Chunk]:
-        return self._handle(self._sse.close())
-
-    def _handle(self, events: list[ServerSentEvent]) -> list[Chunk]:
-        out: list[Chunk] = []
-        for event in events:
-            if self._done:
-                break
-            self._events += 1
-            data = event.data
-            if data.startswith("[DONE]"):
-                self._done = True
-                if not self._finished and not self._errored:
-                    # A complete stream without `finish_reason` (Snowflake): finish it here.
-                    self._finish("tool_calls" if self._used else "stop", out)
-                break
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                raise WireFormatError(
-                    f"data is not JSON: {data[:80]!r}", api=API, event=self._events
-                ) from None
-            if payload.__class__ is not dict:
-                raise WireFormatError(
-                    f"data is not a JSON object: {data[:80]!r}", api=API, event=self._events
-                )
-            try:
-                self._payload(payload, event.event == "error", out)
-            except KeyError as exc:
-                raise WireFormatError(f"missing field {exc}", api=API, event=self._events) from None
-            except (TypeError, AttributeError, ValueError) as exc:
-                raise WireFormatError(
-                    f"unexpected chunk shape ({exc})", api=API, event=self._events
-                ) from None
-        return out
-
-    def _payload(self, payload: dict[str, Any], is_error_event: bool, out: list[Chunk]) -> None:
+    def _payload(self, event_name: str, payload: dict[str, Any], out: list[Chunk]) -> None:
+        is_error_event = event_name == "error"
         choices = payload.get("choices")
         if choices:
             for choice in choices:

@@ -22,7 +22,6 @@ Design choices:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,9 +37,9 @@ from ._chunks import (
     ToolCallStartChunk,
     UsageChunk,
 )
-from ._sse_framing import ServerSentEvent, SSEDecoder, encode_sse
+from ._sse_framing import encode_sse
 from ._usage import Usage
-from ._wire import WireFormatError
+from ._wire import SSEJsonDecoder
 from ._wire_openai_chat import (
     CREATED,
     ERROR_TYPES,
@@ -80,55 +79,23 @@ def usage_from(usage: dict[str, Any]) -> Usage:
     )
 
 
-class OpenAIResponsesDecoder:
-    """Incremental decoder of one Responses streaming body (HTTP 200)."""
+class OpenAIResponsesDecoder(SSEJsonDecoder):
+    """Incremental decoder of one Responses streaming body (HTTP 200); `_done` after a terminal
+    event (completed, incomplete, failed)."""
 
-    __slots__ = ("_by_output", "_calls", "_done", "_events", "_order", "_sse")
+    __slots__ = ("_by_output", "_calls", "_order")
+    api = API
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
-        self._events = 0
-        self._done = False  # a terminal event was seen
+        super().__init__()
         self._calls: dict[Any, _Call] = {}  # item id -> call
         self._by_output: dict[Any, _Call] = {}  # output_index -> call
         self._order: list[_Call] = []  # every call, in index order
 
-    def feed(self, data: bytes) -> list[Chunk]:
-        if self._done:
-            return []
-        return self._handle(self._sse.feed(data))
+    def _payload(self, event_name: str, payload: dict[str, Any], out: list[Chunk]) -> None:
+        self._event(payload, payload.get("type") or event_name, out)
 
-    def close(self) -> list[Chunk]:
-        return self._handle(self._sse.close())
-
-    def _handle(self, events: list[ServerSentEvent]) -> list[Chunk]:
-        out: list[Chunk] = []
-        for event in events:
-            if self._done:
-                break
-            self._events += 1
-            data = event.data
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                raise WireFormatError(
-                    f"data is not JSON: {data[:80]!r}", api=API, event=self._events
-                ) from None
-            if payload.__class__ is not dict:
-                raise WireFormatError(
-                    f"data is not a JSON object: {data[:80]!r}", api=API, event=self._events
-                )
-            try:
-                self._payload(payload, payload.get("type") or event.event, out)
-            except KeyError as exc:
-                raise WireFormatError(f"missing field {exc}", api=API, event=self._events) from None
-            except (TypeError, AttributeError, ValueError) as exc:
-                raise WireFormatError(
-                    f"unexpected event shape ({exc})", api=API, event=self._events
-                ) from None
-        return out
-
-    def _payload(self, p: dict[str, Any], kind: Any, out: list[Chunk]) -> None:
+    def _event(self, p: dict[str, Any], kind: Any, out: list[Chunk]) -> None:
         if kind == "response.output_text.delta":
             delta = p.get("delta")
             if delta:

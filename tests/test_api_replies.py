@@ -271,6 +271,7 @@ def test_routing_and_validation() -> None:
         ),
         ("/v1/chat/completions", b'{"model": " ", "messages": []}', 400, "must not be empty"),
         ("/v1/responses", b"", 400, "JSON object"),
+        ("/v1/chat/completions", b"[" * 100_000, 400, "nested too deeply"),
     ]:
         with pytest.raises(Rejection, match=message) as raised:
             parse_call("POST", target, body)
