@@ -4,9 +4,9 @@ The public API is re-exported here from private modules (as h11 and hypothesis d
 `agentsim`, not from `agentsim._something`.
 """
 
-from ._cassette import Cassette, Interaction, load_cassette, write_cassette
-from ._cassette_provider import CassetteProvider
-from ._chunks import (
+from agentsim.cassettes._files import Cassette, Interaction, load_cassette, write_cassette
+from agentsim.cassettes._provider import CassetteProvider
+from agentsim.core._chunks import (
     ERROR_KINDS,
     FINISH_REASONS,
     Chunk,
@@ -23,10 +23,10 @@ from ._chunks import (
     chunk_from_dict,
     chunk_to_dict,
 )
-from ._convert import cassette_to_scenario, replay_cassette
-from ._dialect_common import TranscriptError
-from ._dialect_native import events_after
-from ._dialects import (
+from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette
+from agentsim.sse._common import TranscriptError
+from agentsim.sse._native import events_after
+from agentsim.sse._dialects import (
     DIALECT_NAMES,
     DialectName,
     TranscriptReport,
@@ -37,8 +37,8 @@ from ._dialects import (
     encode_dialect,
     project_dialect,
 )
-from ._errors import AgentsimError, InputError, NetworkBlockedError
-from ._events import (
+from agentsim.core._errors import AgentsimError, InputError, NetworkBlockedError
+from agentsim.core._events import (
     FAILURE_KINDS,
     PHASES,
     AgentEvent,
@@ -63,8 +63,8 @@ from ._events import (
     event_from_dict,
     event_to_dict,
 )
-from ._harness import RunResult, run_loop, run_scenario, simulate
-from ._history import (
+from agentsim.harness._run import RunResult, run_loop, run_scenario, simulate
+from agentsim.core._history import (
     AssistantMessage,
     Block,
     Message,
@@ -77,11 +77,11 @@ from ._history import (
     message_from_dict,
     message_to_dict,
 )
-from ._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
-from ._invariants import INVARIANTS, Trace, Violation, assert_invariants, check_trace
-from ._loop import ReferenceLoop, ReferenceRun
-from ._playback import ScenarioPlayback
-from ._protocol import (
+from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
+from agentsim.check._invariants import INVARIANTS, Trace, Violation, assert_invariants, check_trace
+from agentsim.loop._driver import ReferenceLoop, ReferenceRun
+from agentsim.serve._playback import ScenarioPlayback
+from agentsim.loop._protocol import (
     AgentLoop,
     AgentRun,
     LoopOptions,
@@ -90,19 +90,20 @@ from ._protocol import (
     ProviderRequest,
     RunRequest,
 )
-from ._recorder import RecordingProxy
-from ._runtime import CancelToken, IdFactory, Runtime
-from ._scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
-from ._script import Delay, FunctionProvider, ScriptedProvider, Stall
-from ._server import ScenarioServer, serve_scenario
-from ._sse_framing import ServerSentEvent, SSEDecoder, decode_sse, encode_sse
-from ._sse_native import encode_native, encode_native_event
-from ._sse_normalize import normalize_sse
-from ._tools import Tool, ToolError, Toolset, ToolSpec
-from ._transport import ScenarioTransport
-from ._usage import Usage
-from ._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
-from ._wire import API_NAMES, ApiName, StreamDecoder, WireFormatError, decoder_for, encode_stream
+from agentsim.serve._recorder import RecordingProxy
+from agentsim.core._runtime import CancelToken, IdFactory, Runtime
+from agentsim.scenario._schema import Scenario, load_scenario, parse_scenario, scenario_json_schema
+from agentsim.scenario._script import Delay, FunctionProvider, ScriptedProvider, Stall
+from agentsim.serve._server import ScenarioServer, serve_scenario
+from agentsim.core._sse_framing import ServerSentEvent, SSEDecoder, decode_sse, encode_sse
+from agentsim.sse._encode_native import encode_native, encode_native_event
+from agentsim.sse._normalize import normalize_sse
+from agentsim.core._tools import Tool, ToolError, Toolset, ToolSpec
+from agentsim.serve._transport import ScenarioTransport
+from agentsim.core._usage import Usage
+from agentsim.core._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
+from agentsim.wire._base import API_NAMES, ApiName, StreamDecoder, WireFormatError
+from agentsim.wire._registry import decoder_for, encode_stream
 
 __version__ = "0.1.0"
 

@@ -1,3 +1,3 @@
-from agentsim._cli import main
+from agentsim.cli._main import main
 
 raise SystemExit(main())

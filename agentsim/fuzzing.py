@@ -4,7 +4,7 @@ Needs hypothesis (like `agentsim.strategies`), so it is a module of its own rath
 `agentsim`. See docs/fuzzing.md.
 """
 
-from ._fuzz import (
+from agentsim.fuzz._properties import (
     CHECKS,
     Failure,
     LoopFactory,
@@ -15,9 +15,9 @@ from ._fuzz import (
     run_with_loop,
     write_reproducer,
 )
-from ._fuzz_search import PROPERTIES, FuzzReport, Search, fuzz, polish, search
-from ._profiles import PROFILES, default_profile, load_profile, register_profiles
-from ._shrink import fit_to_reference, shrink_data, shrink_failing, signature
+from agentsim.fuzz._search import PROPERTIES, FuzzReport, Search, fuzz, polish, search
+from agentsim.fuzz._profiles import PROFILES, default_profile, load_profile, register_profiles
+from agentsim.fuzz._shrink import fit_to_reference, shrink_data, shrink_failing, signature
 
 __all__ = [
     "CHECKS",

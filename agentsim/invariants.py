@@ -4,8 +4,8 @@ cancellation sweep. Everything here is also importable from its private module; 
 checks are re-exported from `agentsim` too.
 """
 
-from ._invariants import INVARIANTS, Trace, Violation, assert_invariants, check_trace
-from ._metamorphic import (
+from agentsim.check._invariants import INVARIANTS, Trace, Violation, assert_invariants, check_trace
+from agentsim.harness._metamorphic import (
     METAMORPHIC,
     check_determinism,
     check_fragmentation,
@@ -15,7 +15,7 @@ from ._metamorphic import (
     rechunk,
     stretch,
 )
-from ._sweep import cancel_points, sweep, with_point
+from agentsim.harness._sweep import cancel_points, sweep, with_point
 
 __all__ = [
     "INVARIANTS",

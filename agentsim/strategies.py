@@ -1,11 +1,11 @@
 """Hypothesis strategies for provider streams, faults, timing, cancellation and whole scenarios.
 
 A public module of its own (like `hypothesis.strategies`), not re-exported from `agentsim`,
-because it needs hypothesis, which agentsim itself does not. See `agentsim._strategies` for
+because it needs hypothesis, which agentsim itself does not. See `agentsim.fuzz._strategies` for
 the design and docs/fuzzing.md for a guide.
 """
 
-from ._strategies import (
+from agentsim.fuzz._strategies import (
     ARGUMENT_TEXTS,
     TEXT_PIECES,
     TOOL_NAMES,

@@ -1,10 +1,10 @@
 """pytest helpers to import by name: the fixtures' types and `scenario_params`.
 
-The fixtures themselves come with the pytest plugin (`agentsim._pytest_plugin`, registered when
+The fixtures themselves come with the pytest plugin (`agentsim.pytest._plugin`, registered when
 agentsim is installed), so tests only import what they annotate with or call. Needs pytest, so
 it is a module of its own rather than part of `agentsim`.
 """
 
-from ._pytest_plugin import AgentsimReplay, AgentsimRun, LoopSpec, scenario_params
+from agentsim.pytest._plugin import AgentsimReplay, AgentsimRun, LoopSpec, scenario_params
 
 __all__ = ["AgentsimReplay", "AgentsimRun", "LoopSpec", "scenario_params"]

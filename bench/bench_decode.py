@@ -26,7 +26,8 @@ from agentsim import (
     UsageChunk,
     decode_sse,
 )
-from agentsim._wire import API_NAMES, decoder_for, encode_stream
+from agentsim.wire._base import API_NAMES
+from agentsim.wire._registry import decoder_for, encode_stream
 
 
 def response() -> list[Chunk]:

@@ -1,5 +1,5 @@
 """Examples per second of the default whole-run fuzz property (DESIGN §8: at least 500), with
-the time of an example split between generating it (hypothesis and `agentsim._strategies`)
+the time of an example split between generating it (hypothesis and `agentsim.fuzz._strategies`)
 and running it (validating the scenario, simulating the reference loop, checking EV1-EV8 and
 H1-H3). Also what a typical example holds and how many primitive draws it costs.
 
@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.internal.conjecture import data as conjecture
 
 from agentsim import Scenario, parse_scenario
-from agentsim._fuzz import run_guarded
-from agentsim._strategies import scenarios
+from agentsim.fuzz._properties import run_guarded
+from agentsim.fuzz._strategies import scenarios
 
 
 class _Meter:

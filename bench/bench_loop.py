@@ -36,7 +36,7 @@ from agentsim import (
     run_loop,
     run_virtual,
 )
-from agentsim._script import StreamItem
+from agentsim.scenario._script import StreamItem
 
 
 def standard_shape() -> list[list[StreamItem]]:

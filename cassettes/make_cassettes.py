@@ -30,9 +30,10 @@ from agentsim import (
     Usage,
     UsageChunk,
 )
-from agentsim._cassette import Interaction, write_cassette
-from agentsim._cassette_provider import split_body
-from agentsim._wire import API_NAMES, ApiName, encode_stream
+from agentsim.cassettes._files import Interaction, write_cassette
+from agentsim.cassettes._provider import split_body
+from agentsim.wire._base import API_NAMES, ApiName
+from agentsim.wire._registry import encode_stream
 
 HERE = Path(__file__).resolve().parent
 SYSTEM = "You are a concise weather assistant. Use the tools."

@@ -21,8 +21,8 @@ from agentsim import (
     run_loop,
     run_virtual,
 )
-from agentsim._scenario import DropAt
-from agentsim._script import StreamItem
+from agentsim.scenario._schema import DropAt
+from agentsim.scenario._script import StreamItem
 
 
 def run_script(

@@ -34,7 +34,7 @@ from agentsim import (
     Toolset,
     Usage,
 )
-from agentsim._machine import Action, Done, LoopMachine, ToolsDone
+from agentsim.loop._machine import Action, Done, LoopMachine, ToolsDone
 
 
 class BuggyLoop(ReferenceLoop):

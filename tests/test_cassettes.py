@@ -40,8 +40,8 @@ from agentsim import (
     run_scenario,
     run_virtual,
 )
-from agentsim._cassette import Cassette, Interaction, load_cassette, write_cassette
-from agentsim._cassette_provider import (
+from agentsim.cassettes._files import Cassette, Interaction, load_cassette, write_cassette
+from agentsim.cassettes._provider import (
     CHUNKINGS,
     CassetteProvider,
     Chunking,
@@ -49,10 +49,11 @@ from agentsim._cassette_provider import (
     split_body,
     stream_items,
 )
-from agentsim._cli import main
-from agentsim._convert import NO_RESULT, cassette_to_scenario, replay_cassette, scenario_yaml
-from agentsim._script import Delay
-from agentsim._wire import API_NAMES, ApiName, decoder_for, encode_stream
+from agentsim.cli._main import main
+from agentsim.cassettes._convert import NO_RESULT, cassette_to_scenario, replay_cassette, scenario_yaml
+from agentsim.scenario._script import Delay
+from agentsim.wire._base import API_NAMES, ApiName
+from agentsim.wire._registry import decoder_for, encode_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 OWN = sorted((ROOT / "cassettes").glob("*.yaml"))

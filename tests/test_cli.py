@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentsim import decode_sse, event_from_dict
-from agentsim._cli import main
+from agentsim.cli._main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "scenarios" / "tool_call_then_answer.yaml"

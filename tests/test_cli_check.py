@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from agentsim import run_scenario
-from agentsim._cli_check import add_check_command, encode_dialect, run_check
-from agentsim._dialects import DIALECT_NAMES
+from agentsim.cli._check import add_check_command, encode_dialect, run_check
+from agentsim.sse._dialects import DIALECT_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "tool_call_then_answer.yaml"

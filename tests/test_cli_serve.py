@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agentsim._cli_serve import main
+from agentsim.cli._serve import main
 
 httpx2 = pytest.importorskip("httpx2")
 
@@ -27,7 +27,7 @@ URL = re.compile(rb"at (http://127\.0\.0\.1:\d+)")
 
 def start(*args: str) -> tuple[subprocess.Popen[bytes], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "agentsim._cli_serve", *args],
+        [sys.executable, "-m", "agentsim.cli._serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
@@ -113,7 +113,7 @@ def test_a_port_in_use_exits_2() -> None:
         port = url.rsplit(":", 1)[1]
         started = time.perf_counter()
         code = subprocess.run(
-            [sys.executable, "-m", "agentsim._cli_serve", "serve", str(SCENARIO), "--port", port],
+            [sys.executable, "-m", "agentsim.cli._serve", "serve", str(SCENARIO), "--port", port],
             capture_output=True,
             timeout=20,
             cwd=ROOT,

@@ -14,9 +14,9 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from agentsim import RunResult, run_scenario
-from agentsim._dialects import DIALECT_NAMES, encode_dialect
-from agentsim._snapshot import SSESnapshotExtension
-from agentsim._sse_normalize import normalize_sse
+from agentsim.sse._dialects import DIALECT_NAMES, encode_dialect
+from agentsim.pytest._snapshot import SSESnapshotExtension
+from agentsim.sse._normalize import normalize_sse
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
 SNAPSHOTS = Path(__file__).resolve().parent / "__snapshots__" / "test_dialect_snapshots"

@@ -39,11 +39,11 @@ from agentsim import (
     encode_native,
     run_scenario,
 )
-from agentsim._dialect_agui import TYPES as AGUI_TYPES
-from agentsim._dialect_common import TranscriptError, json_frame
-from agentsim._dialect_native import events_after
-from agentsim._dialect_vercel import TYPES as VERCEL_TYPES
-from agentsim._dialects import (
+from agentsim.sse._agui import TYPES as AGUI_TYPES
+from agentsim.sse._common import TranscriptError, json_frame
+from agentsim.sse._native import events_after
+from agentsim.sse._vercel import TYPES as VERCEL_TYPES
+from agentsim.sse._dialects import (
     DIALECT_NAMES,
     DIALECTS,
     check_transcript,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agentsim import parse_scenario
-from agentsim._server import ScenarioServer
+from agentsim.serve._server import ScenarioServer
 
 httpx2 = pytest.importorskip("httpx2")
 pydantic_ai = pytest.importorskip("pydantic_ai")

@@ -29,8 +29,8 @@ from agentsim import (
     load_scenario,
     run_scenario,
 )
-from agentsim._cli_fuzz import add_fuzz_commands
-from agentsim._fuzz import (
+from agentsim.cli._fuzz import add_fuzz_commands
+from agentsim.fuzz._properties import (
     Failure,
     load_loop,
     make_loop,
@@ -38,10 +38,10 @@ from agentsim._fuzz import (
     run_with_loop,
     write_reproducer,
 )
-from agentsim._fuzz_search import search
-from agentsim._profiles import PROFILES, default_profile, load_profile
-from agentsim._shrink import shrink_data, shrink_failing
-from agentsim._strategies import scenarios
+from agentsim.fuzz._search import search
+from agentsim.fuzz._profiles import PROFILES, default_profile, load_profile
+from agentsim.fuzz._shrink import shrink_data, shrink_failing
+from agentsim.fuzz._strategies import scenarios
 from tests.buggy_loops import BUGS, BuggyLoop
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@ caught even when the run then ends well."""
 
 from __future__ import annotations
 
-from agentsim._fuzz import run_guarded
+from agentsim.fuzz._properties import run_guarded
 from tests.buggy_loops import BUGS
 
 SLOW: dict[str, object] = {

@@ -41,8 +41,8 @@ from agentsim import (
     UsageChunk,
     UserMessage,
 )
-from agentsim._scenario import DropAt
-from agentsim._script import StreamItem
+from agentsim.scenario._schema import DropAt
+from agentsim.scenario._script import StreamItem
 from tests._support import run_script, types
 
 STOP = FinishChunk("stop")

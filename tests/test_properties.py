@@ -22,9 +22,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentsim import RunCancelled, assert_invariants
-from agentsim._fuzz import check_m1, check_m2, check_m3, crashed, run_guarded
-from agentsim._fuzz_search import fuzz
-from agentsim._sweep import sweep
+from agentsim.fuzz._properties import check_m1, check_m2, check_m3, crashed, run_guarded
+from agentsim.fuzz._search import fuzz
+from agentsim.harness._sweep import sweep
 from agentsim.strategies import scenarios
 
 ROOT = Path(__file__).resolve().parents[1]

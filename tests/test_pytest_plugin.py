@@ -257,7 +257,7 @@ def test_the_guard_raises_a_connection_error() -> None:
 def test_the_plugin_loads_without_syrupy() -> None:
     code = (
         "import sys; sys.modules['syrupy'] = None; "
-        "import agentsim._pytest_plugin as p; print(p.sse_snapshot.__name__)"
+        "import agentsim.pytest._plugin as p; print(p.sse_snapshot.__name__)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

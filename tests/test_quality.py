@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from agentsim import load_scenario
-from agentsim._fuzz import check_sweep, run_with_loop
-from agentsim._fuzz_search import fuzz, search
+from agentsim.fuzz._properties import check_sweep, run_with_loop
+from agentsim.fuzz._search import fuzz, search
 from tests.buggy_loops import BUGS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from agentsim import CassetteProvider, ProviderRequest, decoder_for, load_cassette, parse_scenario
-from agentsim._cassette_provider import decoded_chunks
-from agentsim._recorder import RecordingProxy
-from agentsim._server import ScenarioServer
+from agentsim.cassettes._provider import decoded_chunks
+from agentsim.serve._recorder import RecordingProxy
+from agentsim.serve._server import ScenarioServer
 
 from ._sdk_conversations import CONVERSATIONS, EXPECTED, SCENARIO_DATA
 

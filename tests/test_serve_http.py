@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from agentsim import ErrorChunk, Scenario, TextChunk, decoder_for, parse_scenario
-from agentsim._server import ScenarioServer, serve_scenario
-from agentsim._wire_gemini import GeminiArrayDecoder
+from agentsim.serve._server import ScenarioServer, serve_scenario
+from agentsim.wire._gemini import GeminiArrayDecoder
 
 httpx2 = pytest.importorskip("httpx2")
 openai = pytest.importorskip("openai")

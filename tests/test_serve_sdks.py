@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from agentsim import UserMessage, VirtualEventLoop
-from agentsim._server import ScenarioServer, serve_scenario
-from agentsim._transport import ScenarioTransport
+from agentsim.serve._server import ScenarioServer, serve_scenario
+from agentsim.serve._transport import ScenarioTransport
 
 from ._sdk_conversations import CONVERSATIONS, EXPECTED, SCRIPTED_DELAY, scenario
 

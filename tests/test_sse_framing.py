@@ -1,4 +1,4 @@
-"""Tests for agentsim._sse_framing (WHATWG event-stream decoding and encoding)."""
+"""Tests for agentsim.core._sse_framing (WHATWG event-stream decoding and encoding)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentsim._sse_framing import (
+from agentsim.core._sse_framing import (
     ServerSentEvent,
     SSEDecoder,
     decode_sse,

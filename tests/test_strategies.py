@@ -21,8 +21,8 @@ from agentsim import (
     load_scenario,
     parse_scenario,
 )
-from agentsim._cassette import dump_yaml
-from agentsim._fuzz import run_guarded
+from agentsim.cassettes._files import dump_yaml
+from agentsim.fuzz._properties import run_guarded
 from agentsim.invariants import (
     check_determinism,
     check_fragmentation,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agentsim import DeadlockError, Scenario, VirtualEventLoop, parse_scenario
-from agentsim._transport import ScenarioTransport
+from agentsim.serve._transport import ScenarioTransport
 
 httpx2 = pytest.importorskip("httpx2")
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 import anyio
 import pytest
 
-from agentsim._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
+from agentsim.core._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
 
 T = TypeVar("T")
 

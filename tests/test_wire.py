@@ -1,4 +1,4 @@
-"""Rules every wire decoder shares (see `agentsim._wire`)."""
+"""Rules every wire decoder shares (see `agentsim.wire._base`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from agentsim import (
     load_cassette,
     write_cassette,
 )
-from agentsim._wire_gemini import GeminiArrayDecoder
+from agentsim.wire._gemini import GeminiArrayDecoder
 
 DEEP = b"[" * 100_000
 

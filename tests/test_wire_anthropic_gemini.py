@@ -17,7 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentsim._chunks import (
+from agentsim.core._chunks import (
     ERROR_KINDS,
     FINISH_REASONS,
     Chunk,
@@ -31,10 +31,10 @@ from agentsim._chunks import (
     ToolCallStartChunk,
     UsageChunk,
 )
-from agentsim._usage import Usage
-from agentsim._wire import StreamDecoder, WireFormatError, error_body_decoder
-from agentsim._wire_anthropic import AnthropicDecoder, encode_anthropic, normalize_anthropic
-from agentsim._wire_gemini import (
+from agentsim.core._usage import Usage
+from agentsim.wire._base import StreamDecoder, WireFormatError, error_body_decoder
+from agentsim.wire._anthropic import AnthropicDecoder, encode_anthropic, normalize_anthropic
+from agentsim.wire._gemini import (
     GeminiArrayDecoder,
     GeminiDecoder,
     encode_gemini,

@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentsim._chunks import (
+from agentsim.core._chunks import (
     ERROR_KINDS,
     FINISH_REASONS,
     Chunk,
@@ -36,14 +36,14 @@ from agentsim._chunks import (
     ToolCallStartChunk,
     UsageChunk,
 )
-from agentsim._usage import Usage
-from agentsim._wire import StreamDecoder, WireFormatError, error_body_decoder
-from agentsim._wire_openai_chat import (
+from agentsim.core._usage import Usage
+from agentsim.wire._base import StreamDecoder, WireFormatError, error_body_decoder
+from agentsim.wire._openai_chat import (
     OpenAIChatDecoder,
     encode_openai_chat,
     normalize_openai_chat,
 )
-from agentsim._wire_openai_responses import (
+from agentsim.wire._openai_responses import (
     OpenAIResponsesDecoder,
     encode_openai_responses,
     normalize_openai_responses,

@@ -1,0 +1,1 @@
+"""cassettes layer."""

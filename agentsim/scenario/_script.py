@@ -1,0 +1,366 @@
+"""Fake providers and scripted tools: what a scenario's script becomes at run time.
+
+`ScriptedProvider` plays one script entry per provider request, strictly: a request beyond the
+script fails (and is recorded), and entries never requested are reported by `unused()`. Delays are
+virtual (`asyncio.sleep` on the simulation's loop). `FunctionProvider` is the same for library
+users who would rather write a function of the request than a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentsim.core._chunks import (
+    Chunk,
+    ErrorChunk,
+    FinishChunk,
+    ReasoningChunk,
+    TextChunk,
+    ToolCallArgsChunk,
+    ToolCallEndChunk,
+    ToolCallStartChunk,
+    UsageChunk,
+)
+from agentsim.core._history import AssistantMessage, Message, SystemMessage, ToolResultMessage, UserMessage
+from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
+from agentsim.loop._protocol import ProviderError, ProviderRequest
+from agentsim.core._runtime import CancelToken
+from agentsim.scenario._schema import (
+    ErrorItem,
+    FinishItem,
+    GuardrailRule,
+    HookRule,
+    ReasoningItem,
+    RequestCheck,
+    RequestScript,
+    Scenario,
+    StallItem,
+    TextItem,
+    ToolCallArgsItem,
+    ToolCallEndItem,
+    ToolCallItem,
+    ToolCallStartItem,
+    ToolScript,
+    TruncateItem,
+    UsageItem,
+)
+from agentsim.core._tools import Tool, ToolError, Toolset
+from agentsim.core._usage import Usage
+
+__all__ = [
+    "Delay",
+    "FunctionProvider",
+    "ScriptedProvider",
+    "Stall",
+    "StrictPlayback",
+    "scenario_guardrails",
+    "scenario_hooks",
+    "scenario_messages",
+    "scenario_tools",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """In a scripted stream: wait this many virtual seconds before the next chunk."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """In a scripted stream: hang here until the loop gives up (timeout or cancellation)."""
+
+
+StreamItem = Chunk | Delay | Stall
+
+
+async def _pause(item: Delay | Stall) -> None:
+    if isinstance(item, Stall):
+        await asyncio.get_running_loop().create_future()
+    elif item.seconds > 0:
+        await asyncio.sleep(item.seconds)
+
+
+class FunctionProvider:
+    """A provider from a function of the request returning chunks (with `Delay`/`Stall` items).
+
+    The function may be sync or async and may return a list, any iterable, or an async iterator.
+    """
+
+    def __init__(self, function: Callable[[ProviderRequest], Any]) -> None:
+        self._function = function
+        self.requests: list[ProviderRequest] = []
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+        self.requests.append(request)
+        result = self._function(request)
+        if inspect.isawaitable(result):
+            result = await result
+        if hasattr(result, "__aiter__"):
+            async for item in result:
+                if isinstance(item, Delay | Stall):
+                    await _pause(item)
+                else:
+                    yield item
+        else:
+            for item in result:
+                if isinstance(item, Delay | Stall):
+                    await _pause(item)
+                else:
+                    yield item
+
+
+def _split(text: str, size: int | None) -> list[str]:
+    if size is None or len(text) <= size:
+        return [text]
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
+    """One script entry as the stream it plays: chunks, delays and a stall."""
+    items: list[StreamItem] = []
+    next_index = 0
+    for entry in script.chunks:
+        if entry.delay:
+            items.append(Delay(entry.delay))
+        if isinstance(entry, TextItem):
+            items.extend(TextChunk(part) for part in _split(entry.text, entry.split))
+        elif isinstance(entry, ReasoningItem):
+            parts = _split(entry.reasoning, entry.split)
+            items.extend(ReasoningChunk(part) for part in parts[:-1])
+            items.append(ReasoningChunk(parts[-1], entry.signature))
+        elif isinstance(entry, ToolCallItem):
+            call = entry.tool_call
+            index = call.index if call.index is not None else next_index
+            next_index = max(next_index, index + 1)
+            call_id = call.id or f"call_{number}_{index}"
+            items.append(ToolCallStartChunk(index, call_id, call.name))
+            if call.fragments is not None:
+                fragments = call.fragments
+            else:
+                arguments = call.arguments
+                if not isinstance(arguments, str):
+                    arguments = json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
+                fragments = _split(arguments, call.split)
+            items.extend(ToolCallArgsChunk(index, f) for f in fragments)
+            if call.end:
+                items.append(ToolCallEndChunk(index))
+        elif isinstance(entry, ToolCallStartItem):
+            start = entry.tool_call_start
+            next_index = max(next_index, start.index + 1)
+            items.append(ToolCallStartChunk(start.index, start.id, start.name))
+        elif isinstance(entry, ToolCallArgsItem):
+            items.append(ToolCallArgsChunk(entry.tool_call_args.index, entry.tool_call_args.delta))
+        elif isinstance(entry, ToolCallEndItem):
+            items.append(ToolCallEndChunk(entry.tool_call_end.index))
+        elif isinstance(entry, UsageItem):
+            u = entry.usage
+            usage = Usage(u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_tokens)
+            items.append(UsageChunk(usage))
+        elif isinstance(entry, FinishItem):
+            items.append(FinishChunk(entry.finish))
+        elif isinstance(entry, ErrorItem):
+            e = entry.error
+            items.append(ErrorChunk(e.kind, e.message, e.retryable, e.status))
+        elif isinstance(entry, StallItem):
+            items.append(Stall())
+        else:
+            assert isinstance(entry, TruncateItem)
+            break
+    return items
+
+
+def _check_request(check: RequestCheck, request: ProviderRequest, number: int) -> list[str]:
+    problems: list[str] = []
+    where = f"request {number}"
+    messages = request.messages
+    if check.messages is not None and len(messages) != check.messages:
+        problems.append(f"{where}: expected {check.messages} messages, got {len(messages)}")
+    if check.last_role is not None:
+        role = messages[-1].role if messages else None
+        if role != check.last_role:
+            problems.append(
+                f"{where}: expected the last message's role {check.last_role!r}, got {role!r}"
+            )
+    if check.contains is not None and not any(check.contains in _message_text(m) for m in messages):
+        problems.append(f"{where}: no message contains {check.contains!r}")
+    if check.tools is not None:
+        offered = [t.name for t in request.tools]
+        if offered != check.tools:
+            problems.append(f"{where}: expected tools {check.tools}, got {offered}")
+    if check.attempt is not None and request.attempt != check.attempt:
+        problems.append(f"{where}: expected attempt {check.attempt}, got {request.attempt}")
+    return problems
+
+
+def _message_text(message: Message) -> str:
+    if isinstance(message, SystemMessage | UserMessage):
+        return message.text
+    if isinstance(message, ToolResultMessage):
+        return message.content
+    return "".join(getattr(b, "text", "") or getattr(b, "arguments", "") for b in message.blocks)
+
+
+class StrictPlayback:
+    """What scripted and recorded providers share: one entry per request, strictly, in order.
+
+    `requests` are the requests received; `problems` every deviation found while playing.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[ProviderRequest] = []
+        self.problems: list[str] = []
+
+    def _claim(self, request: ProviderRequest, available: int, what: str) -> int:
+        """Record `request`; its 1-based number, or a recorded `ProviderError` past the end."""
+        self.requests.append(request)
+        number = len(self.requests)
+        if number > available:
+            problem = (
+                f"request {number} (step {request.step}, attempt {request.attempt}) is beyond "
+                f"the {what}, which has {available}"
+            )
+            self.problems.append(problem)
+            raise ProviderError(problem, kind="invalid_request")
+        return number
+
+
+class ScriptedProvider(StrictPlayback):
+    """Plays a scenario's requests in order, strictly, and records every deviation."""
+
+    def __init__(
+        self,
+        scripts: Sequence[RequestScript],
+        *,
+        cancel: tuple[int, int, CancelToken] | None = None,
+    ) -> None:
+        super().__init__()
+        self._scripts = list(scripts)
+        self._compiled = [compile_request(s, i + 1) for i, s in enumerate(scripts)]
+        self._cancel = cancel
+
+    def unused(self) -> list[str]:
+        """Parts of the script the run never reached: requests, and the cancellation point."""
+        out = [
+            f"requests[{i}] (request {i + 1}) was never made"
+            for i in range(len(self.requests), len(self._scripts))
+        ]
+        if self._cancel is not None and not self._cancel[2].cancelled:
+            request, chunk = self._cancel[:2]
+            out.append(f"cancel point (request {request}, before chunk {chunk}) was never reached")
+        return out
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+        number = self._claim(request, len(self._scripts), "script's requests")
+        check = self._scripts[number - 1].expect
+        if check is not None:
+            self.problems.extend(_check_request(check, request, number))
+        chunk_number = 0
+        for item in self._compiled[number - 1]:
+            if isinstance(item, Delay | Stall):
+                await _pause(item)
+                continue
+            chunk_number += 1
+            if self._cancel is not None and self._cancel[:2] == (number, chunk_number):
+                self._cancel[2].cancel()
+                # The cancellation arrives while the loop waits for this chunk: never deliver it.
+                await asyncio.get_running_loop().create_future()
+            yield item
+
+
+# -- tools, hooks and guardrails from a scenario --------------------------------------------------
+
+
+class ScriptedToolFailure(RuntimeError):
+    """What a scripted tool with `raises:` raises."""
+
+
+def _scripted_tool(name: str, script: ToolScript) -> Tool:
+    calls = 0
+
+    async def run(**arguments: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if script.delay:
+            await asyncio.sleep(script.delay)
+        if script.raises is not None:
+            raise ScriptedToolFailure(script.raises)
+        if script.error is not None:
+            raise ToolError(script.error)
+        if script.results is not None:
+            if calls > len(script.results):
+                raise ToolError(f"no scripted result for call {calls} of {name}")
+            return script.results[calls - 1]
+        return "ok" if script.result is None else script.result
+
+    return Tool(name, run, script.description)
+
+
+def scenario_tools(scenario: Scenario) -> Toolset:
+    return Toolset(_scripted_tool(name, script) for name, script in scenario.tools.items())
+
+
+def scenario_messages(scenario: Scenario) -> tuple[Message, ...]:
+    head: tuple[Message, ...] = (SystemMessage(scenario.system),) if scenario.system else ()
+    return (*head, UserMessage(scenario.input))
+
+
+def _decide(rules: list[HookRule], **facts: Any) -> Decision | None:
+    for rule in rules:
+        if rule.tool is not None and rule.tool != facts.get("tool"):
+            continue
+        if rule.step is not None and rule.step != facts.get("step"):
+            continue
+        if rule.contains is not None and rule.contains not in facts.get("text", ""):
+            continue
+        if rule.action == "skip":
+            return Skip(rule.reason)
+        if rule.action == "terminate":
+            return Terminate(rule.reason)
+        return Continue()
+    return None
+
+
+def scenario_hooks(scenario: Scenario) -> Hooks:
+    h = scenario.hooks
+    return Hooks(
+        before_step=(lambda step, _m: _decide(h.before_step, step=step)) if h.before_step else None,
+        on_text_delta=(lambda text: _decide(h.on_text_delta, text=text))
+        if h.on_text_delta
+        else None,
+        on_tool_call=(lambda call: _decide(h.on_tool_call, tool=call.name))
+        if h.on_tool_call
+        else None,
+        on_tool_result=(lambda call, _r: _decide(h.on_tool_result, tool=call.name))
+        if h.on_tool_result
+        else None,
+        after_step=(lambda step, _m: _decide(h.after_step, step=step)) if h.after_step else None,
+    )
+
+
+def _refuse(rules: list[GuardrailRule], *, step: int | None = None, text: str = "") -> str | None:
+    for rule in rules:
+        if rule.step is not None and rule.step != step:
+            continue
+        if rule.contains is not None and rule.contains not in text:
+            continue
+        return rule.reason
+    return None
+
+
+def scenario_guardrails(scenario: Scenario) -> Guardrails:
+    g = scenario.guardrails
+
+    def on_response(message: AssistantMessage) -> str | None:
+        return _refuse(g.response, text=message.text)
+
+    return Guardrails(
+        request=(lambda request: _refuse(g.request, step=request.step)) if g.request else None,
+        response=on_response if g.response else None,
+    )

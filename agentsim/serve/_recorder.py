@@ -1,0 +1,221 @@
+"""`agentsim record`: a recording reverse proxy that writes an agentsim cassette.
+
+Point a client's base URL at the proxy; it forwards each request to `upstream` and streams the
+answer back as it arrives, piece by piece (nothing is buffered on the way), while noting when each
+piece arrived and how big it was. On `close()` it writes every exchange as an agentsim cassette:
+vcrpy YAML plus ``agentsim: {chunks: [[offset, size], ...]}``, which `agentsim replay` / `convert`
+/ `CassetteProvider` play back with the recorded boundaries and timing.
+
+Choices:
+
+- **Secrets never reach the file.** Writing goes through `write_cassette`, which replaces
+  Authorization, Proxy-Authorization, x-api-key, api-key, x-goog-api-key, Cookie and Set-Cookie
+  headers and key-like query parameters (``key``, ``api_key``, ``token`` ...) by ``REDACTED``,
+  and writes atomically (temporary file + rename): a crash never leaves half a cassette.
+  Credentials are forwarded upstream untouched (the proxy is transparent) and only kept in memory.
+- **Bytes as the client reads them.** The proxy asks upstream for ``Accept-Encoding: identity``,
+  so recorded sizes and offsets refer to the bytes a client decodes. If upstream compresses
+  anyway, the body is recorded decompressed and without timing (the offsets would not fit).
+- Offsets are seconds since the request was forwarded, rounded to microseconds; exchanges are
+  written in the order the requests arrived. A client that disconnects mid-answer ends the
+  upstream request too, and what had arrived is recorded (it replays as the truncation the
+  client saw). An unreachable upstream is answered with a 502 in the API's error shape and
+  not recorded.
+- Hop-by-hop headers (Connection, Transfer-Encoding, Keep-Alive, TE, Upgrade, Proxy-*) are not
+  forwarded; Host is upstream's. One upstream connection per request (TLS for ``https``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import ssl
+import zlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import h11
+
+from agentsim.serve._api_replies import error_reply
+from agentsim.serve._api_requests import _guess_api
+from agentsim.cassettes._files import Interaction, write_cassette
+from agentsim.core._chunks import ErrorChunk
+from agentsim.serve._http11 import Exchange, HttpRequest, HttpService
+from agentsim.serve._server import play_reply
+
+__all__ = ["RecordingProxy"]
+
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "accept-encoding",
+    }
+)
+
+
+def _decompress(body: bytes, encoding: str) -> bytes:
+    with contextlib.suppress(OSError, EOFError, zlib.error):
+        if encoding in ("gzip", "x-gzip"):
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            return zlib.decompress(body)
+    return body
+
+
+class RecordingProxy(HttpService):
+    """Forwards to `upstream`, streams answers through, and records them for `save()`.
+
+    ``async with RecordingProxy(upstream, out) as proxy:`` ... the cassette is written on exit.
+    """
+
+    def __init__(
+        self, upstream: str, out: str | Path, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        parts = urlsplit(upstream)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"upstream must be an http:// or https:// URL, got {upstream!r}")
+        self.upstream = upstream
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._netloc = parts.netloc
+        self._prefix = parts.path.rstrip("/")
+        self.out = Path(out)
+        self._slots: list[Interaction | None] = []
+        super().__init__(host, port)
+
+    @property
+    def interactions(self) -> list[Interaction]:
+        """The exchanges recorded so far, in the order their requests arrived."""
+        return [x for x in self._slots if x is not None]
+
+    async def close(self) -> None:
+        """Stop serving and write the cassette (if it ever started)."""
+        await super().close()
+        if self.started:
+            self.save()
+
+    def save(self) -> None:
+        write_cassette(self.out, self.interactions)
+
+    async def handle(self, request: HttpRequest, exchange: Exchange) -> None:
+        slot = len(self._slots)
+        self._slots.append(None)
+        target = self._prefix + request.target
+        try:
+            reader, writer = await exchange.race(self._connect())
+        except OSError as exc:
+            path = request.target.split("?")[0]
+            message = f"agentsim record: cannot reach the upstream {self.upstream}: {exc}"
+            reply = error_reply(_guess_api(path), ErrorChunk("server", message, True, 502))
+            await play_reply(reply, exchange)
+            return
+        try:
+            await self._forward(request, target, exchange, slot, reader, writer)
+        finally:
+            writer.close()
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        context = ssl.create_default_context() if self._scheme == "https" else None
+        return await asyncio.open_connection(self._host, self._port, ssl=context)
+
+    async def _forward(
+        self,
+        request: HttpRequest,
+        target: str,
+        exchange: Exchange,
+        slot: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        upstream = h11.Connection(h11.CLIENT)
+        headers = [(k, v) for k, v in request.headers if k not in _HOP_BY_HOP]
+        head = [("host", self._netloc), *headers, ("accept-encoding", "identity")]
+        head += [("content-length", str(len(request.body))), ("connection", "close")]
+        writer.write(upstream.send(h11.Request(method=request.method, target=target, headers=head)))
+        writer.write(upstream.send(h11.Data(data=request.body)) or b"")
+        writer.write(upstream.send(h11.EndOfMessage()) or b"")
+        start = loop.time()
+        status, reason, answer_headers = 502, "", list[tuple[str, str]]()
+        pieces: list[bytes] = []
+        timing: list[tuple[float, int]] = []
+        try:
+            await exchange.race(writer.drain())
+            while True:
+                event = upstream.next_event()
+                if event is h11.NEED_DATA:
+                    upstream.receive_data(await exchange.race(reader.read(65536)))
+                elif isinstance(event, h11.Response):
+                    status, reason = event.status_code, event.reason.decode("latin-1")
+                    answer_headers = [
+                        (k.decode().lower(), v.decode("latin-1")) for k, v in event.headers
+                    ]
+                    forwarded = [
+                        (k, v)
+                        for k, v in answer_headers
+                        if k not in _HOP_BY_HOP or k == "content-length"
+                    ]
+                    await exchange.start(status, forwarded)
+                elif isinstance(event, h11.Data):
+                    timing.append((round(loop.time() - start, 6), len(event.data)))
+                    pieces.append(bytes(event.data))
+                    await exchange.send(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    await exchange.end()
+                    break
+        finally:
+            self._record(slot, request, target, status, reason, answer_headers, pieces, timing)
+
+    def _record(
+        self,
+        slot: int,
+        request: HttpRequest,
+        target: str,
+        status: int,
+        reason: str,
+        headers: list[tuple[str, str]],
+        pieces: list[bytes],
+        timing: list[tuple[float, int]],
+    ) -> None:
+        if not headers and not pieces:
+            return  # upstream never answered: nothing to replay
+        response_headers: dict[str, list[str]] = {}
+        for name, value in headers:
+            if name not in ("connection", "keep-alive", "transfer-encoding"):
+                response_headers.setdefault(name, []).append(value)
+        body = b"".join(pieces)
+        encoding = (response_headers.get("content-encoding") or [""])[0].strip().lower()
+        recorded_timing: tuple[tuple[float, int], ...] | None = tuple(timing)
+        if encoding not in ("", "identity"):
+            body = _decompress(body, encoding)
+            response_headers.pop("content-encoding", None)
+            recorded_timing = None
+        if "content-length" in response_headers:
+            response_headers["content-length"] = [str(len(body))]
+        request_headers: dict[str, list[str]] = {}
+        for name, value in request.headers:
+            request_headers.setdefault(name, []).append(value)
+        self._slots[slot] = Interaction(
+            method=request.method,
+            uri=f"{self._scheme}://{self._netloc}{target}",
+            request_headers=request_headers,
+            request_body=request.body,
+            status=status,
+            reason=reason,
+            response_headers=response_headers,
+            response_body=body,
+            timing=recorded_timing or None,
+        )

@@ -1,0 +1,605 @@
+"""Gemini `streamGenerateContent` codec: the `alt=sse` stream and the JSON-array body (DESIGN §5).
+
+Each event (or array element) is a whole `GenerateContentResponse`; only `candidates[0]` is read.
+Choices where the API leaves room:
+
+- Parts: `text` gives a `TextChunk`, or a `ReasoningChunk` when `thought: true`. A
+  `thoughtSignature` is opaque reasoning state: on a thought part it is that chunk's
+  `signature`; on any other part (text, `functionCall`, server-side parts, or a part of its
+  own) it comes first as `ReasoningChunk("", signature=...)`. `functionCall` parts are whole, so
+  each gives start + one args chunk (compact JSON of `args`, `{}` when absent) + end. Calls
+  often have no `id`: the decoder names them `gemini_call_<n>`, `n` being the call's position
+  among this response's calls (0, 1, ...) and also its `index`, so a replay gives the same ids.
+  Server-side parts (`executableCode`, `codeExecutionResult`, `toolCall`, `toolResponse`, ...)
+  are skipped: the loop under test does not run them.
+- `usageMetadata` is a running total: the last one counts. It and the finish are emitted at
+  `close()`, as `UsageChunk` then `FinishChunk`, so usage sent after the event that carries
+  `finishReason` still counts. Usage follows OpenAI's conventions so that all APIs agree:
+  input = `promptTokenCount` + `toolUsePromptTokenCount`, output = `candidatesTokenCount` +
+  `thoughtsTokenCount`, reasoning = `thoughtsTokenCount`, cached = `cachedContentTokenCount`.
+- `finishReason` `STOP` means `tool_calls` when the response had function calls (Gemini says
+  `STOP` on a tool turn), else `stop`; `MAX_TOKENS` is `length`; the safety family and a
+  blocked prompt (`promptFeedback.blockReason`) are `content_filter`; anything else `other`.
+- Errors: a response with an `error` member, whether a `data:` event or a raw JSON value the
+  server writes outside the SSE framing (a line starting with `{` or `[`, possibly pretty-printed
+  over several lines), gives an `ErrorChunk` (`status` = its `code`); the rest of the stream is
+  then ignored. Raw JSON is detected beside the SSE decoder, which sees every byte as usual (SSE
+  ignores such lines), so framing is unchanged. A raw value cut short at the end is dropped.
+- `GeminiArrayDecoder` (the body without `alt=sse`: `[{...},{...}]`) is incremental: an element
+  is decoded once complete, found by re-parsing it when a piece ends with `}` (the usual write
+  boundary) or the buffered text has doubled since the last try, so the parsing work stays
+  linear however small the pieces; an element completed mid-piece may wait for the next such
+  point. An element cut short at the end is dropped.
+
+Encoding writes one `data: <response>\\r\\n\\r\\n` event per part (a bare signature is put on the
+text or call part that follows it, as Gemini does), then a last event with `finishReason` and
+`usageMetadata` (model version `agentsim-model`). Call arguments must make a JSON object (an
+empty buffer is `{}`), otherwise `ValueError`. An `ErrorChunk` becomes Google's pretty-printed
+`{"error": {...}}` written outside the SSE framing. `normalize_gemini` gives exactly what
+decoding the encoded stream yields.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentsim.core._chunks import (
+    Chunk,
+    ErrorChunk,
+    ErrorKind,
+    FinishChunk,
+    FinishReason,
+    ReasoningChunk,
+    TextChunk,
+    ToolCallArgsChunk,
+    ToolCallEndChunk,
+    ToolCallStartChunk,
+    UsageChunk,
+)
+from agentsim.core._sse_framing import ServerSentEvent, SSEDecoder
+from agentsim.core._usage import Usage
+from agentsim.wire._base import WireFormatError, error_from_status
+
+__all__ = ["GeminiArrayDecoder", "GeminiDecoder", "encode_gemini", "normalize_gemini"]
+
+_API = "gemini"
+MODEL = "agentsim-model"
+_FILTERED = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "BLOCKED",  # agentsim's name for a blocked prompt
+    }
+)
+_WIRE_FINISH: dict[FinishReason, str] = {
+    "stop": "STOP",
+    "tool_calls": "STOP",
+    "length": "MAX_TOKENS",
+    "content_filter": "SAFETY",
+    "other": "OTHER",
+}
+_GRPC_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_KIND_CODE: dict[ErrorKind, tuple[int, str]] = {
+    "overloaded": (503, "UNAVAILABLE"),
+    "rate_limit": (429, "RESOURCE_EXHAUSTED"),
+    "server": (500, "INTERNAL"),
+    "timeout": (504, "DEADLINE_EXCEEDED"),
+    "invalid_request": (400, "INVALID_ARGUMENT"),
+    "auth": (403, "PERMISSION_DENIED"),
+    "other": (500, "UNKNOWN"),
+}
+_MALFORMED = (KeyError, TypeError, AttributeError, IndexError)
+_CLOSER = re.compile(r"[}\]]")
+_WS = re.compile(r"[ \t\n\r]*")
+_RAW_LIMIT = 1 << 20
+_JSON = json.JSONDecoder()
+
+
+def _raw_start(data: bytes) -> int:
+    """Offset of the first `{` or `[` that starts a line (after CR or LF) in `data`, or -1.
+
+    Walks line breaks with `bytes.find` (C speed; Gemini events are few long lines).
+    """
+    best = -1
+    for newline in (b"\n", b"\r"):
+        at = data.find(newline)
+        while at >= 0:
+            if data[at + 1 : at + 2] in (b"{", b"["):
+                if best < 0 or at + 1 < best:
+                    best = at + 1
+                break
+            at = data.find(newline, at + 1)
+    return best
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    match = _WS.match(text, pos)
+    return match.end() if match else pos
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _int(value: Any) -> int:
+    if value is None:
+        return 0
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {value!r:.40}")
+    return value
+
+
+def _parse_prefix(text: str, start: int) -> tuple[Any, int] | None:
+    """The JSON value at `text[start:]` and its end, or None while it may still be incomplete.
+
+    Raises ValueError when no continuation can make it valid: the parser failed somewhere other
+    than in an unterminated string and a closing bracket follows the failure point (a value cut
+    short fails only inside its last, unfinished token, which contains no bracket).
+    """
+    try:
+        return _JSON.raw_decode(text, start)
+    except json.JSONDecodeError as exc:
+        if not exc.msg.startswith("Unterminated string") and _CLOSER.search(text, exc.pos):
+            raise
+        return None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _error_chunk(error: Any) -> ErrorChunk:
+    if type(error) is not dict:
+        kind, retryable = error_from_status(0, "")
+        return ErrorChunk(kind, str(error), retryable, None)
+    code = error.get("code")
+    code = code if type(code) is int else None
+    kind, retryable = error_from_status(code or 0, str(error.get("status") or ""))
+    return ErrorChunk(kind, str(error.get("message") or ""), retryable, code)
+
+
+def _wire_error(chunk: ErrorChunk) -> tuple[int, str]:
+    """(code, status) the encoder sends: the chunk's status when that keeps its kind."""
+    if chunk.status is not None and 400 <= chunk.status < 600:
+        status = _GRPC_STATUS.get(chunk.status, _KIND_CODE[chunk.kind][1])
+        if error_from_status(chunk.status, status)[0] == chunk.kind:
+            return chunk.status, status
+    return _KIND_CODE[chunk.kind]
+
+
+class _GeminiResponses:
+    """What both decoders share: turning `GenerateContentResponse` objects into chunks."""
+
+    def __init__(self) -> None:
+        self._events = 0
+        self._calls = 0
+        self._usage: Usage | None = None
+        self._finish: str | None = None
+        self._done = False  # an error ended the stream
+
+    def _value(self, value: Any, out: list[Chunk]) -> None:
+        self._events += 1
+        if self._done:
+            return
+        items = value if type(value) is list else [value]
+        try:
+            for item in items:
+                if type(item) is not dict:
+                    raise WireFormatError("not a JSON object", api=_API, event=self._events)
+                self._response(item, out)
+        except _MALFORMED as exc:
+            raise WireFormatError(
+                f"malformed response: {exc}", api=_API, event=self._events
+            ) from None
+
+    def _response(self, obj: dict[str, Any], out: list[Chunk]) -> None:
+        if self._done:
+            return
+        error = obj.get("error")
+        if error is not None:
+            out.append(_error_chunk(error))
+            self._done = True
+            return
+        usage = obj.get("usageMetadata")
+        if usage is not None:
+            self._usage = Usage(
+                _int(usage.get("promptTokenCount")) + _int(usage.get("toolUsePromptTokenCount")),
+                _int(usage.get("candidatesTokenCount")) + _int(usage.get("thoughtsTokenCount")),
+                _int(usage.get("thoughtsTokenCount")),
+                _int(usage.get("cachedContentTokenCount")),
+            )
+        candidates = obj.get("candidates")
+        if candidates:
+            candidate = candidates[0]
+            content = candidate.get("content") or {}
+            for part in content.get("parts") or ():
+                self._part(part, out)
+            reason = candidate.get("finishReason")
+            if reason is not None:
+                self._finish = str(reason)
+        elif (obj.get("promptFeedback") or {}).get("blockReason"):
+            self._finish = "BLOCKED"
+
+    def _part(self, part: dict[str, Any], out: list[Chunk]) -> None:
+        signature = part.get("thoughtSignature") or None
+        if signature is not None and type(signature) is not str:
+            raise TypeError("thoughtSignature is not a string")
+        call = part.get("functionCall")
+        text = part.get("text")
+        if text is not None and type(text) is not str:
+            raise TypeError("text is not a string")
+        if call is not None:
+            n = self._calls
+            self._calls += 1
+            name, call_id, args = call.get("name") or "", call.get("id") or "", call.get("args")
+            if type(name) is not str or type(call_id) is not str:
+                raise TypeError("functionCall name / id is not a string")
+            if signature is not None:
+                out.append(ReasoningChunk("", signature))
+            out.append(ToolCallStartChunk(n, call_id or f"gemini_call_{n}", name))
+            out.append(ToolCallArgsChunk(n, _compact({} if args is None else args)))
+            out.append(ToolCallEndChunk(n))
+        elif part.get("thought") is True and text is not None:
+            if text or signature is not None:
+                out.append(ReasoningChunk(text, signature))
+        else:
+            if signature is not None:
+                out.append(ReasoningChunk("", signature))
+            if text:
+                out.append(TextChunk(text))
+
+    def _end(self) -> list[Chunk]:
+        if self._done:
+            return []
+        self._done = True
+        out: list[Chunk] = []
+        if self._usage is not None:
+            out.append(UsageChunk(self._usage))
+        if self._finish is not None:
+            out.append(FinishChunk(_finish_reason(self._finish, self._calls > 0)))
+        return out
+
+
+def _finish_reason(reason: str, had_calls: bool) -> FinishReason:
+    if reason == "STOP":
+        return "tool_calls" if had_calls else "stop"
+    if reason == "MAX_TOKENS":
+        return "length"
+    return "content_filter" if reason in _FILTERED else "other"
+
+
+class GeminiDecoder(_GeminiResponses):
+    """Incremental decoder of one `streamGenerateContent?alt=sse` body (HTTP 200)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sse = SSEDecoder()
+        self._line_start = True
+        self._raw: bytearray | None = None  # a raw JSON value being received
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        out: list[Chunk] = []
+        while data and not self._done:
+            if self._raw is None:
+                if self._line_start and data[:1] in (b"{", b"["):
+                    begin = 0
+                else:
+                    begin = _raw_start(data)
+                    if begin < 0:
+                        self._events_out(self._sse.feed(data), out)
+                        self._line_start = data[-1:] in (b"\n", b"\r")
+                        break
+                self._events_out(self._sse.feed(data[:begin]), out)
+                self._raw = bytearray()
+                data = data[begin:]
+            seen = len(self._raw)
+            self._raw += data
+            end = self._raw_end() if b"}" in data or b"]" in data else None
+            if end is None:
+                if len(self._raw) > _RAW_LIMIT:
+                    raise WireFormatError("raw JSON value too long", api=_API)
+                self._events_out(self._sse.feed(data), out)
+                break
+            self._events_out(self._sse.feed(data[: end - seen]), out)
+            value = json.loads(bytes(self._raw[:end]).decode("utf-8", "replace"))
+            self._raw = None
+            self._line_start = False
+            self._value(value, out)
+            data = data[end - seen :]
+        return out
+
+    def close(self) -> list[Chunk]:
+        out: list[Chunk] = []
+        if self._raw is not None and not self._done:
+            end = self._raw_end()
+            if end is not None:  # a complete value without a line break after it
+                self._value(json.loads(bytes(self._raw[:end]).decode("utf-8", "replace")), out)
+            self._raw = None
+        self._events_out(self._sse.close(), out)
+        return out + self._end()
+
+    def _raw_end(self) -> int | None:
+        """Byte offset just past the raw JSON value in `self._raw`, if it is complete."""
+        assert self._raw is not None
+        text = self._raw.decode("utf-8", "surrogateescape")
+        try:
+            parsed = _parse_prefix(text, 0)
+        except ValueError:
+            raise WireFormatError(
+                f"a line that is neither SSE nor JSON: {text[:80]!r}", api=_API
+            ) from None
+        if parsed is None:
+            return None
+        return len(text[: parsed[1]].encode("utf-8", "surrogateescape"))
+
+    def _events_out(self, events: list[ServerSentEvent], out: list[Chunk]) -> None:
+        for event in events:
+            if self._done:
+                return
+            try:
+                value = json.loads(event.data)
+            except (ValueError, RecursionError):
+                raise WireFormatError(
+                    f"data is not JSON: {event.data[:80]!r}", api=_API, event=self._events + 1
+                ) from None
+            self._value(value, out)
+
+
+_START, _FIRST, _ELEMENT, _AFTER, _END = range(5)
+
+
+class GeminiArrayDecoder(_GeminiResponses):
+    """Incremental decoder of one `streamGenerateContent` body without `alt=sse` (a JSON array)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending: list[str] = []
+        self._size = 0  # characters in `_pending`
+        self._tried = 0  # size of the element text at the last parse that found it incomplete
+        self._state = _START
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        return self._run(self._text.decode(data), final=False)
+
+    def close(self) -> list[Chunk]:
+        return self._run(self._text.decode(b"", final=True), final=True) + self._end()
+
+    def _run(self, text: str, final: bool) -> list[Chunk]:
+        out: list[Chunk] = []
+        if self._done:
+            return out
+        self._pending.append(text)
+        self._size += len(text)
+        if self._state == _ELEMENT and not final and self._wait(text):
+            return out
+        buf = "".join(self._pending)
+        pos = 0
+        while not self._done:
+            pos = _skip_ws(buf, pos)
+            if pos >= len(buf):
+                break
+            char, state = buf[pos], self._state
+            if state == _ELEMENT:
+                if char != "{":
+                    raise WireFormatError("array element is not an object", api=_API)
+                try:
+                    parsed = _parse_prefix(buf, pos)
+                except ValueError as exc:
+                    raise WireFormatError(f"invalid array element: {exc}", api=_API) from None
+                if parsed is None:
+                    self._tried = len(buf) - pos
+                    break  # incomplete: wait for more (or drop it at close)
+                self._value(parsed[0], out)
+                pos, self._state, self._tried = parsed[1], _AFTER, 0
+            elif state == _START and char in "[\ufeff":
+                self._state = _FIRST if char == "[" else _START
+                pos += 1
+            elif state in (_FIRST, _AFTER) and char == "]":
+                self._state, pos = _END, pos + 1
+            elif state == _AFTER and char == ",":
+                self._state, pos = _ELEMENT, pos + 1
+            elif state == _FIRST and char == "{":
+                self._state = _ELEMENT
+            else:
+                raise WireFormatError(f"unexpected {char!r} in the JSON array", api=_API)
+        self._pending = [buf[pos:]] if pos < len(buf) else []
+        self._size = len(buf) - pos
+        return out
+
+    def _wait(self, text: str) -> bool:
+        """Whether re-parsing the element is pointless or premature after `text` arrived.
+
+        An element ends with `}`. It is re-parsed when the buffer ends with one (the usual
+        network write boundary) or has doubled since the last try, which keeps the total
+        parsing work linear however small the pieces are.
+        """
+        if "}" not in text:
+            return True
+        return not text.rstrip().endswith("}") and self._size < 2 * self._tried
+
+
+# -- encoding -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Call:
+    n: int
+    call_id: str
+    name: str
+    pieces: list[str] = field(default_factory=list)
+
+    def args(self) -> Any:
+        text = "".join(self.pieces)
+        value = json.loads(text) if text.strip() else {}
+        if type(value) is not dict:
+            raise ValueError(f"Gemini function call arguments must be a JSON object: {text[:80]!r}")
+        return value
+
+
+@dataclass(slots=True)
+class _Response:
+    parts: list[dict[str, Any] | _Call]
+    calls: int
+    usage: Usage | None
+    finish: FinishReason | None
+    error: ErrorChunk | None
+
+
+def _layout(chunks: Sequence[Chunk]) -> _Response:
+    """The parts, usage and end of the response the chunks describe."""
+    parts: list[dict[str, Any] | _Call] = []
+    open_calls: dict[int, _Call] = {}
+    usage: Usage | None = None
+    finish: FinishReason | None = None
+    n = 0
+    for chunk in chunks:
+        if isinstance(chunk, UsageChunk):
+            usage = chunk.usage
+        elif finish is not None:
+            continue
+        elif isinstance(chunk, TextChunk):
+            if chunk.text:
+                parts.append({"text": chunk.text})
+        elif isinstance(chunk, ReasoningChunk):
+            part: dict[str, Any] = {"text": chunk.text, "thought": True} if chunk.text else {}
+            if chunk.signature:
+                part["thoughtSignature"] = chunk.signature
+            if part:
+                parts.append(part)
+        elif isinstance(chunk, ToolCallStartChunk):
+            call = _Call(n, chunk.call_id or f"gemini_call_{n}", chunk.name)
+            n += 1
+            parts.append(call)
+            open_calls[chunk.index] = call
+        elif isinstance(chunk, ToolCallArgsChunk):
+            if chunk.index in open_calls:
+                open_calls[chunk.index].pieces.append(chunk.delta)
+        elif isinstance(chunk, ToolCallEndChunk):
+            open_calls.pop(chunk.index, None)
+        elif isinstance(chunk, FinishChunk):
+            finish = chunk.reason
+        else:
+            return _Response(parts, n, usage, None, chunk)
+    return _Response(parts, n, usage, finish, None)
+
+
+def encode_gemini(chunks: Sequence[Chunk]) -> bytes:
+    """The exact `alt=sse` stream Gemini sends for `chunks` (see the module docstring)."""
+    response = _layout(chunks)
+    digest = hashlib.sha256(repr(list(chunks)).encode("utf-8", "surrogatepass")).hexdigest()
+    tail = {"modelVersion": MODEL, "responseId": f"agentsim{digest[:16]}"}
+    wire_parts: list[dict[str, Any]] = []
+    for part in response.parts:
+        if isinstance(part, _Call):
+            call: dict[str, Any] = {"name": part.name, "args": part.args()}
+            if part.call_id != f"gemini_call_{part.n}":
+                call["id"] = part.call_id
+            wire: dict[str, Any] = {"functionCall": call}
+        else:
+            wire = dict(part)
+        previous = wire_parts[-1] if wire_parts else None
+        if (
+            previous is not None
+            and previous.keys() == {"thoughtSignature"}
+            and "thoughtSignature" not in wire
+            and not wire.get("thought")
+        ):
+            wire["thoughtSignature"] = wire_parts.pop()["thoughtSignature"]
+        wire_parts.append(wire)
+
+    def event(payload: dict[str, Any]) -> bytes:
+        return (
+            b"data: " + json.dumps({**payload, **tail}, ensure_ascii=False).encode() + b"\r\n\r\n"
+        )
+
+    out = [
+        event({"candidates": [{"content": {"parts": [part], "role": "model"}, "index": 0}]})
+        for part in wire_parts
+    ]
+    if response.error is not None:
+        code, status = _wire_error(response.error)
+        error = {"error": {"code": code, "message": response.error.message, "status": status}}
+        out.append(json.dumps(error, indent=2, ensure_ascii=False).encode() + b"\n")
+        return b"".join(out)
+    last: dict[str, Any] = {}
+    if response.finish is not None:
+        candidate = {
+            "content": {"parts": [{"text": ""}], "role": "model"},
+            "finishReason": _WIRE_FINISH[response.finish],
+            "index": 0,
+        }
+        last["candidates"] = [candidate]
+    if response.usage is not None:
+        usage = response.usage
+        candidates = max(usage.output_tokens - usage.reasoning_tokens, 0)
+        meta: dict[str, int] = {
+            "promptTokenCount": usage.input_tokens,
+            "candidatesTokenCount": candidates,
+            "totalTokenCount": usage.input_tokens + candidates + usage.reasoning_tokens,
+        }
+        if usage.reasoning_tokens:
+            meta["thoughtsTokenCount"] = usage.reasoning_tokens
+        if usage.cached_tokens:
+            meta["cachedContentTokenCount"] = usage.cached_tokens
+        last["usageMetadata"] = meta
+    if last:
+        out.append(event(last))
+    return b"".join(out)
+
+
+def normalize_gemini(chunks: Sequence[Chunk]) -> list[Chunk]:
+    """The canonical form of `chunks` for this API: `decode(encode_gemini(chunks))`."""
+    response = _layout(chunks)
+    out: list[Chunk] = []
+    for part in response.parts:
+        if isinstance(part, _Call):
+            out.append(ToolCallStartChunk(part.n, part.call_id, part.name))
+            out.append(ToolCallArgsChunk(part.n, _compact(part.args())))
+            out.append(ToolCallEndChunk(part.n))
+        elif "thought" in part:
+            out.append(ReasoningChunk(part["text"], part.get("thoughtSignature")))
+        elif "text" in part:
+            out.append(TextChunk(part["text"]))
+        else:
+            out.append(ReasoningChunk("", part["thoughtSignature"]))
+    if response.error is not None:
+        code, status = _wire_error(response.error)
+        kind, retryable = error_from_status(code, status)
+        out.append(ErrorChunk(kind, response.error.message, retryable, code))
+        return out
+    if response.usage is not None:
+        usage = response.usage
+        output = max(usage.output_tokens, usage.reasoning_tokens)
+        out.append(
+            UsageChunk(
+                Usage(usage.input_tokens, output, usage.reasoning_tokens, usage.cached_tokens)
+            )
+        )
+    if response.finish is not None:
+        finish = response.finish
+        if finish in ("stop", "tool_calls"):
+            finish = "tool_calls" if response.calls else "stop"
+        out.append(FinishChunk(finish))
+    return out
