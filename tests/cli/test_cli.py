@@ -12,7 +12,7 @@ import pytest
 from agentsim import decode_sse, event_from_dict
 from agentsim.cli._main import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "scenarios" / "tool_call_then_answer.yaml"
 
 

@@ -54,7 +54,7 @@ from agentsim.sse._dialects import (
     project_dialect,
 )
 
-SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 IDS = [p.stem for p in SCENARIOS]
 EV = ("EV1", "EV2", "EV3", "EV4", "EV5", "EV6", "EV7")
 AGUI_EVENT: TypeAdapter[Any] = TypeAdapter(Event)

@@ -44,7 +44,7 @@ from agentsim.fuzz._shrink import shrink_data, shrink_failing
 from agentsim.fuzz._strategies import scenarios
 from tests.buggy_loops import BUGS, BuggyLoop
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SIMPLE: dict[str, Any] = {
     "input": "hi",
     "requests": [{"chunks": [{"text": "hello"}, {"finish": "stop"}]}],
@@ -100,7 +100,7 @@ def not_a_loop() -> int:
 def test_load_loop_accepts_factories_classes_and_loop_objects() -> None:
     assert load_loop("agentsim:ReferenceLoop") is ReferenceLoop
     assert load_loop("tests.buggy_loops:partial_text_lost") is BUGS["partial_text_lost"]
-    factory = load_loop("tests.test_fuzz:hanging_loop")
+    factory = load_loop("tests.fuzz.test_fuzz:hanging_loop")
     assert factory() is hanging_loop
 
 

@@ -18,7 +18,7 @@ from agentsim.fuzz._properties import check_sweep, run_with_loop
 from agentsim.fuzz._search import fuzz, search
 from tests.buggy_loops import BUGS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BOUND = 2_000  # generated examples at most (the worst bug needs a few hundred)
 
 # The invariant each bug must break (a bug may break others too).

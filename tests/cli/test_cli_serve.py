@@ -20,7 +20,7 @@ from agentsim.cli._serve import main
 
 httpx2 = pytest.importorskip("httpx2")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "tool_call_then_answer.yaml"
 URL = re.compile(rb"at (http://127\.0\.0\.1:\d+)")
 

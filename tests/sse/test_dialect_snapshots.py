@@ -1,7 +1,7 @@
 """SSE snapshots: every bundled scenario in every dialect, pinned byte for byte in `.sse` files.
 
-Refresh after an intended change with ``pytest tests/test_dialect_snapshots.py --snapshot-update``
-and review the diff of ``tests/__snapshots__/test_dialect_snapshots/``.
+Refresh after an intended change with ``pytest tests/sse/test_dialect_snapshots.py --snapshot-update``
+and review the diff of ``tests/sse/__snapshots__/test_dialect_snapshots/``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from agentsim.sse._dialects import DIALECT_NAMES, encode_dialect
 from agentsim.pytest._snapshot import SSESnapshotExtension
 from agentsim.sse._normalize import normalize_sse
 
-SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 SNAPSHOTS = Path(__file__).resolve().parent / "__snapshots__" / "test_dialect_snapshots"
 
 

@@ -31,7 +31,7 @@ from agentsim.serve._api_requests import Rejection, parse_call, request_messages
 from agentsim.core._chunks import ErrorKind
 from agentsim.scenario._script import compile_request
 
-SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 SCRIPTS = [
     (f"{path.stem}#{n}", compile_request(request, n + 1))
     for path in SCENARIOS
@@ -69,7 +69,7 @@ def test_streams_are_the_codec_bytes_each_event_sent_when_its_chunks_are_due(api
 
 
 def test_event_offsets_follow_the_script() -> None:
-    scenario = load_scenario(Path(__file__).parents[1] / "scenarios/tool_call_then_answer.yaml")
+    scenario = load_scenario(Path(__file__).parents[2] / "scenarios/tool_call_then_answer.yaml")
     items = compile_request(scenario.requests[0], 1)
     reply = scripted_reply("anthropic", items, stream=True)
     names = [(at, piece.split(b"\n")[0].decode()) for at, piece in reply.pieces]
@@ -90,7 +90,7 @@ def test_whole_answers_validate_against_the_sdks_models() -> None:
     openai = _openai()
     anthropic = pytest.importorskip("anthropic")
     genai = pytest.importorskip("google.genai")
-    scenario = load_scenario(Path(__file__).parents[1] / "scenarios/tool_call_then_answer.yaml")
+    scenario = load_scenario(Path(__file__).parents[2] / "scenarios/tool_call_then_answer.yaml")
     chunks, _, _ = _timeline(compile_request(scenario.requests[0], 1))
     chat = openai.types.chat.ChatCompletion.model_validate(whole_json("openai-chat", chunks))
     call = chat.choices[0].message.tool_calls[0]

@@ -41,7 +41,7 @@ from agentsim.wire._gemini import (
     normalize_gemini,
 )
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 NO_CORPUS = f"recorded corpus not found at {CORPUS} (it lives in shared/, beside the project)"
 Decode = Callable[[], StreamDecoder]
 

@@ -13,7 +13,7 @@ from agentsim import run_scenario
 from agentsim.cli._check import add_check_command, encode_dialect, run_check
 from agentsim.sse._dialects import DIALECT_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "tool_call_then_answer.yaml"
 DROP = ROOT / "scenarios" / "consumer_drop_cancels_run.yaml"
 

@@ -17,7 +17,7 @@ from agentsim import NetworkBlockedError
 
 pytest_plugins = ["pytester"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WEATHER = ROOT / "scenarios" / "tool_call_then_answer.yaml"
 
 

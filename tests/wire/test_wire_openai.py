@@ -49,7 +49,7 @@ from agentsim.wire._openai_responses import (
     normalize_openai_responses,
 )
 
-CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
+CORPUS = Path(__file__).parents[2] / ".." / "shared" / "corpus"
 NO_CORPUS = f"recorded corpus not found at {CORPUS.resolve()} (see ../shared/corpus/README.md)"
 
 Decoder = Callable[[], StreamDecoder]

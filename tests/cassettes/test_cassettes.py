@@ -55,7 +55,7 @@ from agentsim.scenario._script import Delay
 from agentsim.wire._base import API_NAMES, ApiName
 from agentsim.wire._registry import decoder_for, encode_stream
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OWN = sorted((ROOT / "cassettes").glob("*.yaml"))
 OWN_INTERACTIONS = [x for path in OWN for x in load_cassette(path).interactions]
 CORPUS = ROOT.parent / "shared" / "corpus"

@@ -17,7 +17,7 @@ from agentsim import (
     run_scenario,
 )
 
-SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 
 
 def test_the_library_has_at_least_fifteen_scenarios() -> None:

@@ -27,7 +27,7 @@ from agentsim.fuzz._search import fuzz
 from agentsim.harness._sweep import sweep
 from agentsim.strategies import scenarios
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted((ROOT / "scenarios").glob("*.yaml"))
 
 
