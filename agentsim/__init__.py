@@ -4,8 +4,10 @@ The public API is re-exported here from private modules (as h11 and hypothesis d
 `agentsim`, not from `agentsim._something`.
 """
 
+from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette
 from agentsim.cassettes._files import Cassette, Interaction, load_cassette, write_cassette
 from agentsim.cassettes._provider import CassetteProvider
+from agentsim.check._invariants import INVARIANTS, Trace, Violation, assert_invariants, check_trace
 from agentsim.core._chunks import (
     ERROR_KINDS,
     FINISH_REASONS,
@@ -22,20 +24,6 @@ from agentsim.core._chunks import (
     UsageChunk,
     chunk_from_dict,
     chunk_to_dict,
-)
-from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette
-from agentsim.sse._common import TranscriptError
-from agentsim.sse._native import events_after
-from agentsim.sse._dialects import (
-    DIALECT_NAMES,
-    DialectName,
-    TranscriptReport,
-    check_transcript,
-    decode_dialect,
-    detect_dialect,
-    dialect_rules,
-    encode_dialect,
-    project_dialect,
 )
 from agentsim.core._errors import AgentsimError, InputError, NetworkBlockedError
 from agentsim.core._events import (
@@ -63,7 +51,6 @@ from agentsim.core._events import (
     event_from_dict,
     event_to_dict,
 )
-from agentsim.harness._run import RunResult, run_loop, run_scenario, simulate
 from agentsim.core._history import (
     AssistantMessage,
     Block,
@@ -77,10 +64,14 @@ from agentsim.core._history import (
     message_from_dict,
     message_to_dict,
 )
-from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
-from agentsim.check._invariants import INVARIANTS, Trace, Violation, assert_invariants, check_trace
+from agentsim.core._runtime import CancelToken, IdFactory, Runtime
+from agentsim.core._sse_framing import ServerSentEvent, SSEDecoder, decode_sse, encode_sse
+from agentsim.core._tools import Tool, ToolError, Toolset, ToolSpec
+from agentsim.core._usage import Usage
+from agentsim.core._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
+from agentsim.harness._run import RunResult, run_loop, run_scenario, simulate
 from agentsim.loop._driver import ReferenceLoop, ReferenceRun
-from agentsim.serve._playback import ScenarioPlayback
+from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
 from agentsim.loop._protocol import (
     AgentLoop,
     AgentRun,
@@ -90,18 +81,27 @@ from agentsim.loop._protocol import (
     ProviderRequest,
     RunRequest,
 )
-from agentsim.serve._recorder import RecordingProxy
-from agentsim.core._runtime import CancelToken, IdFactory, Runtime
 from agentsim.scenario._schema import Scenario, load_scenario, parse_scenario, scenario_json_schema
 from agentsim.scenario._script import Delay, FunctionProvider, ScriptedProvider, Stall
+from agentsim.serve._playback import ScenarioPlayback
+from agentsim.serve._recorder import RecordingProxy
 from agentsim.serve._server import ScenarioServer, serve_scenario
-from agentsim.core._sse_framing import ServerSentEvent, SSEDecoder, decode_sse, encode_sse
-from agentsim.sse._encode_native import encode_native, encode_native_event
-from agentsim.sse._normalize import normalize_sse
-from agentsim.core._tools import Tool, ToolError, Toolset, ToolSpec
 from agentsim.serve._transport import ScenarioTransport
-from agentsim.core._usage import Usage
-from agentsim.core._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
+from agentsim.sse._common import TranscriptError
+from agentsim.sse._dialects import (
+    DIALECT_NAMES,
+    DialectName,
+    TranscriptReport,
+    check_transcript,
+    decode_dialect,
+    detect_dialect,
+    dialect_rules,
+    encode_dialect,
+    project_dialect,
+)
+from agentsim.sse._encode_native import encode_native, encode_native_event
+from agentsim.sse._native import events_after
+from agentsim.sse._normalize import normalize_sse
 from agentsim.wire._base import API_NAMES, ApiName, StreamDecoder, WireFormatError
 from agentsim.wire._registry import decoder_for, encode_stream
 

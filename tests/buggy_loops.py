@@ -34,7 +34,8 @@ from agentsim import (
     Toolset,
     Usage,
 )
-from agentsim.loop._machine import Action, Done, LoopMachine, ToolsDone
+from agentsim.loop._actions import Action, Done, ToolsDone
+from agentsim.loop._machine import LoopMachine
 
 
 class BuggyLoop(ReferenceLoop):

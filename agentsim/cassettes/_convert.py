@@ -34,21 +34,13 @@ from typing import Any
 from agentsim.cassettes._files import Cassette, Interaction, dump_yaml
 from agentsim.cassettes._provider import CassetteProvider, Chunking, decoded_chunks, stream_items
 from agentsim.core._chunks import (
-    Chunk,
-    ErrorChunk,
-    FinishChunk,
-    ReasoningChunk,
-    TextChunk,
-    ToolCallArgsChunk,
-    ToolCallEndChunk,
     ToolCallStartChunk,
-    UsageChunk,
 )
-from agentsim.core._events import RunCompleted, RunFailed, StepStarted, ToolExecuted
-from agentsim.harness._run import RunResult, run_loop
+from agentsim.core._virtual_loop import run_virtual
+from agentsim.harness._run import RunResult, expectation_of, run_loop
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, LoopOptions, RunRequest
-from agentsim.scenario._schema import parse_scenario
+from agentsim.scenario._schema import chunk_item, parse_scenario
 from agentsim.scenario._script import (
     Delay,
     scenario_guardrails,
@@ -56,7 +48,6 @@ from agentsim.scenario._script import (
     scenario_messages,
     scenario_tools,
 )
-from agentsim.core._virtual_loop import run_virtual
 from agentsim.wire._base import ApiName
 
 __all__ = [
@@ -268,32 +259,6 @@ def replay_cassette(
 # -- convert --------------------------------------------------------------------------------------
 
 
-def _item(chunk: Chunk) -> dict[str, Any]:
-    if isinstance(chunk, TextChunk):
-        return {"text": chunk.text}
-    if isinstance(chunk, ReasoningChunk):
-        item: dict[str, Any] = {"reasoning": chunk.text}
-        if chunk.signature is not None:
-            item["signature"] = chunk.signature
-        return item
-    if isinstance(chunk, ToolCallStartChunk):
-        return {"tool_call_start": {"index": chunk.index, "id": chunk.call_id, "name": chunk.name}}
-    if isinstance(chunk, ToolCallArgsChunk):
-        return {"tool_call_args": {"index": chunk.index, "delta": chunk.delta}}
-    if isinstance(chunk, ToolCallEndChunk):
-        return {"tool_call_end": {"index": chunk.index}}
-    if isinstance(chunk, UsageChunk):
-        return {"usage": {k: v for k, v in chunk.usage.to_dict().items() if v}}
-    if isinstance(chunk, FinishChunk):
-        return {"finish": chunk.reason}
-    assert isinstance(chunk, ErrorChunk)
-    error: dict[str, Any] = {"kind": chunk.kind, "message": chunk.message}
-    error["retryable"] = chunk.retryable
-    if chunk.status is not None and 100 <= chunk.status <= 599:
-        error["status"] = chunk.status
-    return {"error": error}
-
-
 def _request(interaction: Interaction, chunking: Chunking, seed: int, number: int) -> list[Any]:
     items: list[dict[str, Any]] = []
     delay = 0.0
@@ -301,26 +266,9 @@ def _request(interaction: Interaction, chunking: Chunking, seed: int, number: in
         if isinstance(piece, Delay):
             delay = piece.seconds  # at most one delay before each chunk
             continue
-        items.append({"delay": delay, **_item(piece)} if delay else _item(piece))
+        items.append({"delay": delay, **chunk_item(piece)} if delay else chunk_item(piece))
         delay = 0.0
     return items
-
-
-def _expectation(result: RunResult) -> dict[str, Any] | None:
-    outcome = result.outcome
-    if outcome is None:
-        return None
-    expect: dict[str, Any] = {}
-    if isinstance(outcome, RunCompleted):
-        expect = {"outcome": "completed", "output": outcome.output}
-    elif isinstance(outcome, RunFailed):
-        expect = {"outcome": "failed", "kind": outcome.kind}
-    else:
-        expect = {"outcome": "cancelled", "reason": outcome.reason}
-    expect["tools_run"] = [e.name for e in result.events if isinstance(e, ToolExecuted)]
-    expect["steps"] = sum(1 for e in result.events if isinstance(e, StepStarted))
-    expect["t"] = outcome.t
-    return expect
 
 
 def cassette_to_scenario(
@@ -336,7 +284,7 @@ def cassette_to_scenario(
             for index, interaction in cassette.replayable
         ],
     }
-    expect = _expectation(replay_cassette(cassette, chunking=chunking, seed=seed))
+    expect = expectation_of(replay_cassette(cassette, chunking=chunking, seed=seed))
     if expect is not None:
         data["expect"] = expect
     return data

@@ -48,8 +48,8 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 import yaml
 
 from agentsim.core._errors import InputError
-from agentsim.wire._base import ApiName, header
 from agentsim.scenario._yaml_source import format_path, load_positioned_yaml
+from agentsim.wire._base import ApiName, header
 
 __all__ = [
     "Cassette",

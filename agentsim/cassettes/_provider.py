@@ -43,8 +43,8 @@ from agentsim.core._errors import InputError
 from agentsim.loop._protocol import ProviderRequest
 from agentsim.scenario._script import Delay, StrictPlayback, _pause
 from agentsim.wire._base import StreamDecoder, WireFormatError
-from agentsim.wire._registry import decoder_for
 from agentsim.wire._gemini import GeminiArrayDecoder
+from agentsim.wire._registry import decoder_for
 
 __all__ = [
     "CHUNKINGS",

@@ -40,8 +40,8 @@ from agentsim.core._history import (
     ToolCallBlock,
     ToolResultMessage,
 )
-from agentsim.loop._protocol import LoopOptions
 from agentsim.core._usage import Usage
+from agentsim.loop._protocol import LoopOptions
 
 __all__ = [
     "INVARIANTS",

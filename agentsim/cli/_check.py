@@ -18,10 +18,10 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from agentsim.sse._dialects import DIALECT_NAMES, check_transcript, encode_dialect
 from agentsim.core._errors import InputError
 from agentsim.loop._protocol import LoopOptions
 from agentsim.scenario._schema import load_scenario
+from agentsim.sse._dialects import DIALECT_NAMES, check_transcript, encode_dialect
 
 __all__ = ["add_check_command", "encode_dialect", "run_check"]
 

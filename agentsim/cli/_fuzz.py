@@ -30,8 +30,8 @@ import yaml
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import CHECKS, load_loop, run_guarded
-from agentsim.scenario._schema import load_scenario
 from agentsim.fuzz._shrink import shrink_failing
+from agentsim.scenario._schema import load_scenario
 
 __all__ = ["add_fuzz_commands", "run_fuzz", "run_shrink"]
 

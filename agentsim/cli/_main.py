@@ -14,20 +14,20 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette, scenario_yaml
 from agentsim.cassettes._files import Cassette, load_cassette, write_text_atomic
 from agentsim.cassettes._provider import CHUNKINGS, Chunking, check_chunking, stream_items
-from agentsim.core._chunks import Chunk, chunk_to_dict
 from agentsim.cli._check import add_check_command, run_check
 from agentsim.cli._fuzz import add_fuzz_commands
 from agentsim.cli._serve import add_serve_commands
-from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette, scenario_yaml
-from agentsim.sse._dialects import DIALECT_NAMES, encode_dialect
+from agentsim.core._chunks import Chunk, chunk_to_dict
 from agentsim.core._errors import InputError
 from agentsim.core._events import AgentEvent, event_to_dict
 from agentsim.fuzz._properties import load_loop, run_with_loop
 from agentsim.harness._run import RunResult
 from agentsim.scenario._schema import scenario_json_schema
 from agentsim.scenario._script import Delay
+from agentsim.sse._dialects import DIALECT_NAMES, encode_dialect
 
 __all__ = ["main"]
 

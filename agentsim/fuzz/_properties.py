@@ -44,13 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
-from agentsim.cassettes._convert import _expectation as expectation_of
+from agentsim.check._invariants import Violation, check_trace
 from agentsim.core._errors import InputError
 from agentsim.core._events import AgentEvent, RunCancelled, RunCompleted, RunFailed, TerminalEvent
-from agentsim.harness._run import RunResult, simulate
 from agentsim.core._history import Message
-from agentsim.check._invariants import Violation, check_trace
-from agentsim.loop._driver import ReferenceLoop
+from agentsim.core._runtime import Runtime
+from agentsim.core._tools import Toolset
+from agentsim.core._virtual_loop import VirtualEventLoop
 from agentsim.harness._metamorphic import (
     check_determinism,
     check_fragmentation,
@@ -59,13 +59,12 @@ from agentsim.harness._metamorphic import (
     rechunk,
     stretch,
 )
+from agentsim.harness._run import RunResult, expectation_of, simulate
+from agentsim.harness._sweep import sweep
+from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, AgentRun, LoopOptions, Provider, RunRequest
-from agentsim.core._runtime import Runtime
 from agentsim.scenario._schema import Scenario, load_scenario, parse_scenario
 from agentsim.scenario._script import scenario_guardrails, scenario_hooks
-from agentsim.harness._sweep import sweep
-from agentsim.core._tools import Toolset
-from agentsim.core._virtual_loop import VirtualEventLoop
 
 __all__ = [
     "CHECKS",

@@ -29,7 +29,14 @@ from hypothesis import Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from agentsim.fuzz._properties import CHECKS, Case, Failure, LoopFactory, load_loop, write_reproducer
+from agentsim.fuzz._properties import (
+    CHECKS,
+    Case,
+    Failure,
+    LoopFactory,
+    load_loop,
+    write_reproducer,
+)
 from agentsim.fuzz._shrink import fit_to_reference, shrink_data
 from agentsim.fuzz._strategies import scenarios
 

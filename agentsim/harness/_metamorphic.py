@@ -25,13 +25,12 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agentsim.cassettes._convert import _item as chunk_item
-from agentsim.core._events import AgentEvent, event_to_dict
-from agentsim.harness._run import RunResult
-from agentsim.core._history import message_to_dict
 from agentsim.check._invariants import Violation
+from agentsim.core._events import AgentEvent, event_to_dict
+from agentsim.core._history import message_to_dict
+from agentsim.harness._run import RunResult
 from agentsim.loop._protocol import LoopOptions
-from agentsim.scenario._schema import RequestScript
+from agentsim.scenario._schema import RequestScript, chunk_item
 from agentsim.scenario._script import Delay, Stall, StreamItem, compile_request
 from agentsim.sse._encode_native import encode_native_event
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from agentsim.check._invariants import INVARIANTS, Trace, Violation, check_trace
 from agentsim.core._events import (
     AgentEvent,
     RunCancelled,
@@ -23,10 +25,11 @@ from agentsim.core._events import (
     ToolExecuted,
 )
 from agentsim.core._history import Message
-from agentsim.check._invariants import INVARIANTS, Trace, Violation, check_trace
+from agentsim.core._runtime import CancelToken, Runtime
+from agentsim.core._tools import Toolset
+from agentsim.core._virtual_loop import run_virtual
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, LoopOptions, Provider, RunRequest
-from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.scenario._schema import DropAt, Expectation, Scenario, load_scenario
 from agentsim.scenario._script import (
     ScriptedProvider,
@@ -35,10 +38,8 @@ from agentsim.scenario._script import (
     scenario_messages,
     scenario_tools,
 )
-from agentsim.core._tools import Toolset
-from agentsim.core._virtual_loop import run_virtual
 
-__all__ = ["RunResult", "run_loop", "run_scenario", "simulate"]
+__all__ = ["RunResult", "expectation_of", "run_loop", "run_scenario", "simulate"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,3 +232,21 @@ def _compare(expect: Expectation, result: RunResult) -> list[str]:
     if expect.t is not None and outcome is not None and abs(outcome.t - expect.t) > 1e-9:
         out.append(f"t: expected the run to end at {expect.t:g}, got {outcome.t:g}")
     return out
+
+
+def expectation_of(result: RunResult) -> dict[str, Any] | None:
+    """The `expect` data a scenario needs to pin how `result` ended."""
+    outcome = result.outcome
+    if outcome is None:
+        return None
+    expect: dict[str, Any] = {}
+    if isinstance(outcome, RunCompleted):
+        expect = {"outcome": "completed", "output": outcome.output}
+    elif isinstance(outcome, RunFailed):
+        expect = {"outcome": "failed", "kind": outcome.kind}
+    else:
+        expect = {"outcome": "cancelled", "reason": outcome.reason}
+    expect["tools_run"] = [e.name for e in result.events if isinstance(e, ToolExecuted)]
+    expect["steps"] = sum(1 for e in result.events if isinstance(e, StepStarted))
+    expect["t"] = outcome.t
+    return expect

@@ -26,11 +26,12 @@ from typing import Any
 from agentsim.core._chunks import Chunk
 from agentsim.core._events import AgentEvent, TerminalEvent
 from agentsim.core._history import Message
-from agentsim.loop._hooks import Guardrails, Hooks
-from agentsim.loop._machine import Action, Backoff, Done, LoopMachine, RunTool, SendRequest, ToolsDone
-from agentsim.loop._protocol import Provider, ProviderError, RunRequest
 from agentsim.core._runtime import Runtime
 from agentsim.core._tools import Tool, ToolError, Toolset, tool_output_text
+from agentsim.loop._actions import Action, Backoff, Done, RunTool, SendRequest, ToolsDone
+from agentsim.loop._hooks import Guardrails, Hooks
+from agentsim.loop._machine import LoopMachine
+from agentsim.loop._protocol import Provider, ProviderError, RunRequest
 
 __all__ = ["ReferenceLoop", "ReferenceRun"]
 

@@ -21,9 +21,7 @@ Choices the design leaves open, made here:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from agentsim.core._chunks import (
@@ -57,7 +55,6 @@ from agentsim.core._events import (
     ToolCallCompleted,
     ToolCallDelta,
     ToolCallStarted,
-    ToolExecuted,
 )
 from agentsim.core._history import (
     AssistantMessage,
@@ -68,75 +65,25 @@ from agentsim.core._history import (
     ToolCallBlock,
     ToolResultMessage,
 )
-from agentsim.loop._hooks import Guardrails, Hooks, Skip, Terminate
-from agentsim.loop._protocol import LoopOptions, ProviderRequest
-from agentsim.core._tools import Tool, Toolset
+from agentsim.core._tools import Toolset
 from agentsim.core._usage import Usage
+from agentsim.loop._actions import (
+    Action,
+    Backoff,
+    Done,
+    OpenCall,
+    SendRequest,
+)
+from agentsim.loop._hooks import Guardrails, Hooks, Terminate
+from agentsim.loop._protocol import LoopOptions, ProviderRequest
+from agentsim.loop._tool_phase import ToolPhase
 
-__all__ = ["Backoff", "Done", "LoopMachine", "RunTool", "SendRequest", "ToolsDone"]
-
-
-# -- actions the driver performs ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SendRequest:
-    request: ProviderRequest
-
-
-@dataclass(frozen=True, slots=True)
-class RunTool:
-    """Run `tool` with `arguments`, then report with `LoopMachine.tool_finished`."""
-
-    call: ToolCallBlock
-    tool: Tool
-    arguments: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ToolsDone:
-    """Every call of the step was answered without running anything more."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    delay: float
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    outcome: TerminalEvent
-
-
-Action = SendRequest | RunTool | ToolsDone | Backoff | Done
+__all__ = ["LoopMachine"]
 
 _TEXT, _REASONING, _CALL = 0, 1, 2
 
 
-def _parse_arguments(text: str) -> dict[str, Any] | str:
-    """A call's arguments as a dict, or the error text explaining why they are unusable."""
-    if not text.strip():
-        return {}  # Anthropic streams no argument text for a call without arguments
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        return f"arguments are not valid JSON: {exc}"
-    if not isinstance(value, dict):
-        return f"arguments are not a JSON object (got {type(value).__name__})"
-    return value
-
-
-class _OpenCall:
-    __slots__ = ("call_id", "name", "parts", "position")
-
-    def __init__(self, call_id: str, name: str, position: int) -> None:
-        self.call_id = call_id
-        self.name = name
-        self.parts: list[str] = []
-        self.position = position
-
-
-class LoopMachine:
+class LoopMachine(ToolPhase):
     """One run of the reference loop as a state machine. See the module comment."""
 
     def __init__(
@@ -191,7 +138,7 @@ class LoopMachine:
     def _reset_response(self) -> None:
         # Blocks of the response being streamed: [kind, parts, signature-or-call].
         self._blocks: list[list[Any]] = []
-        self._open: dict[int, _OpenCall] = {}
+        self._open: dict[int, OpenCall] = {}
         self._completed: dict[int, ToolCallBlock] = {}  # block position -> completed call
         self._step_text: list[str] = []
         self._step_usage = Usage()
@@ -329,7 +276,7 @@ class LoopMachine:
             self._complete(chunk.index, now)
         t = self._t(now)
         self._enter("act", t)
-        call = _OpenCall(chunk.call_id, chunk.name, len(self._blocks))
+        call = OpenCall(chunk.call_id, chunk.name, len(self._blocks))
         self._blocks.append([_CALL, None, None])
         self._open[chunk.index] = call
         self._started_calls.append(chunk.call_id)
@@ -515,114 +462,6 @@ class LoopMachine:
             self._step,
         )
         return self._end(outcome)
-
-    # -- tools ------------------------------------------------------------------------------------
-
-    def next_tool(self, now: float) -> Action:
-        """The next call to run, answering on the spot those that need no running."""
-        while self._next_call < len(self._pending_calls):
-            call = self._pending_calls[self._next_call]
-            self._next_call += 1
-            if self._hooks.on_tool_call is not None:
-                decision = self._hooks.on_tool_call(call)
-                if isinstance(decision, Terminate):
-                    return self._fail(
-                        "hook", f"on_tool_call hook terminated {call.name}: {decision.reason}", now
-                    )
-                if isinstance(decision, Skip):
-                    stop = self._answer(call, False, None, f"skipped: {decision.reason}", 0.0, now)
-                    if stop is not None:
-                        return stop
-                    continue
-            limit = self.options.max_tool_calls
-            if limit is not None and self._tool_calls_made >= limit:
-                return self._fail("usage_limit", f"tool call limit of {limit} reached", now)
-            self._tool_calls_made += 1
-            tool = self._tools.get(call.name)
-            if tool is None:
-                stop = self._answer(call, False, None, f"unknown tool {call.name!r}", 0.0, now)
-            else:
-                arguments = _parse_arguments(call.arguments)
-                if isinstance(arguments, dict):
-                    return RunTool(call, tool, arguments)
-                stop = self._answer(call, False, None, arguments, 0.0, now)
-            if stop is not None:
-                return stop
-        return ToolsDone()
-
-    def tool_finished(
-        self,
-        call: ToolCallBlock,
-        *,
-        ok: bool,
-        output: str | None,
-        error: str | None,
-        duration: float,
-        now: float,
-    ) -> Action | None:
-        """Report a tool's result. `None`: go on (with `next_tool`, or wait for other tools)."""
-        if self.state != "tools":
-            raise RuntimeError(f"tool_finished in state {self.state!r}: the driver is out of step")
-        return self._answer(call, ok, output, error, duration, now)
-
-    def _answer(
-        self,
-        call: ToolCallBlock,
-        ok: bool,
-        output: str | None,
-        error: str | None,
-        duration: float,
-        now: float,
-    ) -> Action | None:
-        t = self._t(now)
-        self._enter("act", t)
-        self._executed.add(call.call_id)
-        self.outbox.append(
-            ToolExecuted(
-                self._next_seq(),
-                t,
-                self.run_id,
-                call.call_id,
-                call.name,
-                ok,
-                output,
-                error,
-                round(duration, 9),
-            )
-        )
-        content = output if ok else error
-        result = ToolResultMessage(call.call_id, content or "", not ok)
-        self._results[call.call_id] = result
-        if self._hooks.on_tool_result is not None:
-            decision = self._hooks.on_tool_result(call, result)
-            if isinstance(decision, Terminate):
-                return self._fail(
-                    "hook",
-                    f"on_tool_result hook terminated after {call.name}: {decision.reason}",
-                    now,
-                )
-        return None
-
-    def tools_done(self, now: float) -> Action:
-        """Every call of the step has its result: append them and go to the next step."""
-        self._append_results("")
-        if (stop := self._finish_step(now)) is not None:
-            return stop
-        if self._step >= self.options.max_steps:
-            return self._fail(
-                "max_steps",
-                f"step {self._step} of max_steps={self.options.max_steps} still asked for tools",
-                now,
-            )
-        return self._begin_step(now)
-
-    def _append_results(self, missing: str) -> None:
-        for call in self._pending_calls:
-            result = self._results.get(call.call_id)
-            if result is None:
-                result = ToolResultMessage(call.call_id, missing, True)
-            self.history.append(result)
-        self._pending_calls = []
 
     # -- endings ----------------------------------------------------------------------------------
 

@@ -1,11 +1,174 @@
-"""The SSE snapshot fixtures under their first home, for conftests that import them from here.
-
-They live in `agentsim.pytest._plugin` now, which the ``pytest11`` entry point registers, so a
-test gets them without importing anything.
-"""
+"""The fixtures the plugin registers, their types, and `scenario_params`."""
 
 from __future__ import annotations
 
-from agentsim.pytest._plugin import normalized_sse_snapshot, sse_snapshot
+import inspect
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["normalized_sse_snapshot", "sse_snapshot"]
+import pytest
+
+from agentsim.cassettes._convert import replay_cassette
+from agentsim.cassettes._files import Cassette, load_cassette
+from agentsim.cassettes._provider import Chunking
+from agentsim.fuzz._properties import run_guarded
+from agentsim.harness._run import RunResult
+from agentsim.pytest._loops import LoopSpec, configured_loop, factory_of
+from agentsim.scenario._schema import Scenario
+
+if TYPE_CHECKING:
+    from syrupy.assertion import SnapshotAssertion
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+
+class AgentsimRun(Protocol):
+    """What the ``agentsim_run`` fixture is."""
+
+    def __call__(
+        self,
+        scenario: Scenario | Mapping[str, Any] | str | Path,
+        *,
+        loop: LoopSpec | None = None,
+        seed: int | None = None,
+    ) -> RunResult: ...
+
+
+class AgentsimReplay(Protocol):
+    """What the ``agentsim_replay`` fixture is."""
+
+    def __call__(
+        self,
+        cassette: Cassette | str | Path,
+        *,
+        loop: LoopSpec | None = None,
+        chunking: Chunking = "recorded",
+        seed: int | None = None,
+    ) -> RunResult: ...
+
+
+@pytest.fixture
+def agentsim_seed(pytestconfig: pytest.Config) -> int | None:
+    """The ``--agentsim-seed`` value: the seed of every simulated run, or None (the file's)."""
+    seed: int | None = pytestconfig.getoption("agentsim_seed")
+    return seed
+
+
+@pytest.fixture
+def agentsim_loop(pytestconfig: pytest.Config) -> LoopSpec | None:
+    """The loop under test: ``--agentsim-loop``, else the ``agentsim_loop`` ini value, else None
+    (the reference loop). Override this fixture to hand the fixtures your loop."""
+    return configured_loop(pytestconfig)
+
+
+def _resolve(path: str | Path, request: pytest.FixtureRequest) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else request.path.parent / path
+
+
+@pytest.fixture
+def agentsim_run(
+    request: pytest.FixtureRequest, agentsim_loop: LoopSpec | None, agentsim_seed: int | None
+) -> AgentsimRun:
+    """Run a scenario through the loop under test (or `loop`) and return its `RunResult`.
+
+    Assert ``result.passed, result.report()`` for the whole verdict (expectation, strict
+    script, every invariant), or look at ``result.events``, ``result.history``,
+    ``result.outcome`` and ``result.violations``.
+    """
+
+    def run(
+        scenario: Scenario | Mapping[str, Any] | str | Path,
+        *,
+        loop: LoopSpec | None = None,
+        seed: int | None = None,
+    ) -> RunResult:
+        if isinstance(scenario, str | Path):
+            scenario = _resolve(scenario, request)
+        factory = factory_of(request.config, loop if loop is not None else agentsim_loop)
+        return run_guarded(scenario, loop=factory, seed=seed if seed is not None else agentsim_seed)
+
+    return run
+
+
+@pytest.fixture
+def agentsim_replay(
+    request: pytest.FixtureRequest, agentsim_loop: LoopSpec | None, agentsim_seed: int | None
+) -> AgentsimReplay:
+    """Replay a cassette through the loop under test (or `loop`); returns its `RunResult`.
+
+    Its tools answer with the results the recording sent back; `problems` lists the requests
+    beyond the recording and the interactions never requested.
+    """
+
+    def replay(
+        cassette: Cassette | str | Path,
+        *,
+        loop: LoopSpec | None = None,
+        chunking: Chunking = "recorded",
+        seed: int | None = None,
+    ) -> RunResult:
+        if not isinstance(cassette, Cassette):
+            cassette = load_cassette(_resolve(cassette, request))
+        factory = factory_of(request.config, loop if loop is not None else agentsim_loop)
+        chosen = seed if seed is not None else agentsim_seed
+        return replay_cassette(
+            cassette,
+            chunking=chunking,
+            seed=chosen or 0,
+            loop=factory() if factory is not None else None,
+        )
+
+    return replay
+
+
+@pytest.fixture
+def sse_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Compare a transcript (bytes, str or agent events) with its byte-exact ``.sse`` file."""
+    from agentsim.pytest._snapshot import SSESnapshotExtension
+
+    return snapshot.use_extension(SSESnapshotExtension)
+
+
+@pytest.fixture
+def normalized_sse_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Like `sse_snapshot`, with ids and times replaced by placeholders (`normalize_sse`)."""
+    from agentsim.pytest._snapshot import NormalizedSSESnapshotExtension
+
+    return snapshot.use_extension(NormalizedSSESnapshotExtension)
+
+
+# -- one test per scenario file -------------------------------------------------------------------
+
+
+def _files(folder: Path, pattern: str) -> list[Path]:
+    if not folder.is_dir():
+        raise pytest.UsageError(f"agentsim: {folder} is not a folder of scenario files")
+    files = sorted(p for p in folder.glob(pattern) if p.is_file())
+    if not files:
+        raise pytest.UsageError(f"agentsim: no {pattern} file in {folder}")
+    return files
+
+
+def _params(folder: Path, pattern: str) -> list[Any]:
+    return [
+        pytest.param(path, id=path.stem, marks=pytest.mark.agentsim_scenario(path.stem))
+        for path in _files(folder, pattern)
+    ]
+
+
+def scenario_params(folder: str | Path, *, pattern: str = "*.yaml") -> list[Any]:
+    """One ``pytest.param`` per file in `folder` matching `pattern`, named by its stem.
+
+    For ``@pytest.mark.parametrize("scenario", scenario_params("scenarios"))``; a relative
+    `folder` is relative to the directory of the module that calls this (the test file), as
+    with the marker. The cases obey ``--agentsim-scenario``.
+    """
+    folder = Path(folder)
+    if not folder.is_absolute():
+        caller = inspect.currentframe()
+        module_file = caller.f_back.f_globals.get("__file__") if caller and caller.f_back else None
+        base = Path(module_file).parent if module_file else Path.cwd()
+        folder = base / folder
+    return _params(folder, pattern)

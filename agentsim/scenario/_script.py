@@ -26,10 +26,18 @@ from agentsim.core._chunks import (
     ToolCallStartChunk,
     UsageChunk,
 )
-from agentsim.core._history import AssistantMessage, Message, SystemMessage, ToolResultMessage, UserMessage
+from agentsim.core._history import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    ToolResultMessage,
+    UserMessage,
+)
+from agentsim.core._runtime import CancelToken
+from agentsim.core._tools import Tool, ToolError, Toolset
+from agentsim.core._usage import Usage
 from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
 from agentsim.loop._protocol import ProviderError, ProviderRequest
-from agentsim.core._runtime import CancelToken
 from agentsim.scenario._schema import (
     ErrorItem,
     FinishItem,
@@ -49,8 +57,6 @@ from agentsim.scenario._schema import (
     TruncateItem,
     UsageItem,
 )
-from agentsim.core._tools import Tool, ToolError, Toolset
-from agentsim.core._usage import Usage
 
 __all__ = [
     "Delay",

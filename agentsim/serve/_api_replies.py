@@ -50,11 +50,11 @@ from agentsim.core._chunks import (
     UsageChunk,
 )
 from agentsim.scenario._script import Delay, Stall, StreamItem
-from agentsim.wire._base import ApiName
-from agentsim.wire._registry import decoder_for, encode_stream
 from agentsim.wire._anthropic import _ERROR_STATUS, _STOP_REASON, _error_type, _layout, _wire_usage
-from agentsim.wire._gemini import _wire_error
+from agentsim.wire._base import ApiName
+from agentsim.wire._gemini import wire_error as _wire_error
 from agentsim.wire._openai_chat import CREATED, ERROR_TYPES, MODEL, _digest, _usage_json
+from agentsim.wire._registry import decoder_for, encode_stream
 
 __all__ = ["Reply", "error_reply", "scripted_reply"]
 

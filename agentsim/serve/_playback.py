@@ -28,13 +28,13 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from agentsim.serve._api_replies import Reply, error_reply, scripted_reply
-from agentsim.serve._api_requests import ApiCall, Rejection, parse_call, request_messages
 from agentsim.core._chunks import ErrorChunk
 from agentsim.core._history import AssistantMessage, Message, UserMessage
 from agentsim.loop._protocol import ProviderError, ProviderRequest
 from agentsim.scenario._schema import Scenario, load_scenario
 from agentsim.scenario._script import StrictPlayback, _check_request, compile_request
+from agentsim.serve._api_replies import Reply, error_reply, scripted_reply
+from agentsim.serve._api_requests import ApiCall, Rejection, parse_call, request_messages
 
 __all__ = ["ScenarioPlayback"]
 

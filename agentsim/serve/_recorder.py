@@ -37,10 +37,10 @@ from urllib.parse import urlsplit
 
 import h11
 
-from agentsim.serve._api_replies import error_reply
-from agentsim.serve._api_requests import _guess_api
 from agentsim.cassettes._files import Interaction, write_cassette
 from agentsim.core._chunks import ErrorChunk
+from agentsim.serve._api_replies import error_reply
+from agentsim.serve._api_requests import _guess_api
 from agentsim.serve._http11 import Exchange, HttpRequest, HttpService
 from agentsim.serve._server import play_reply
 

@@ -30,10 +30,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from agentsim.scenario._schema import Scenario
 from agentsim.serve._api_replies import Reply
 from agentsim.serve._http11 import Exchange, HttpRequest, HttpService
 from agentsim.serve._playback import ScenarioPlayback
-from agentsim.scenario._schema import Scenario
 
 __all__ = ["ScenarioServer", "play_reply", "serve_scenario"]
 

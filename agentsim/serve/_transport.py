@@ -34,10 +34,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from agentsim.core._virtual_loop import DeadlockError
+from agentsim.scenario._schema import Scenario
 from agentsim.serve._api_replies import Reply
 from agentsim.serve._playback import ScenarioPlayback
-from agentsim.scenario._schema import Scenario
-from agentsim.core._virtual_loop import DeadlockError
 
 if TYPE_CHECKING:
     import httpx2

@@ -37,16 +37,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from agentsim.sse._common import (
-    Fields,
-    Frame,
-    args_are_json,
-    json_frame,
-    typed_frame,
-    usage_from_camel,
-    usage_to_camel,
-)
-from agentsim.sse._fill import Carries, Decoded, Item, complete
 from agentsim.core._events import (
     FAILURE_KINDS,
     AgentEvent,
@@ -65,6 +55,16 @@ from agentsim.core._events import (
 )
 from agentsim.core._sse_framing import ServerSentEvent
 from agentsim.core._usage import Usage
+from agentsim.sse._common import (
+    Fields,
+    Frame,
+    args_are_json,
+    json_frame,
+    typed_frame,
+    usage_from_camel,
+    usage_to_camel,
+)
+from agentsim.sse._fill import Carries, Decoded, Item, complete
 
 __all__ = ["AGUIEncoder", "agui_frames", "decode_agui", "project_agui"]
 

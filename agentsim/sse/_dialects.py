@@ -21,6 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from agentsim.check._invariants import Trace, Violation, check_trace
+from agentsim.core._errors import InputError
+from agentsim.core._events import EVENTS, AgentEvent
+from agentsim.core._sse_framing import ServerSentEvent
+from agentsim.loop._protocol import LoopOptions
 from agentsim.sse._agui import (
     TYPES as AGUI_TYPES,
 )
@@ -53,11 +58,6 @@ from agentsim.sse._vercel import (
     project_vercel,
     vercel_frames,
 )
-from agentsim.core._errors import InputError
-from agentsim.core._events import EVENTS, AgentEvent
-from agentsim.check._invariants import Trace, Violation, check_trace
-from agentsim.loop._protocol import LoopOptions
-from agentsim.core._sse_framing import ServerSentEvent
 
 __all__ = [
     "DIALECTS",

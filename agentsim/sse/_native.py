@@ -17,12 +17,12 @@ import typing
 from collections.abc import Sequence
 from typing import Any, get_args, get_origin, get_type_hints
 
-from agentsim.sse._common import Frame, TranscriptError, clip, read_sse, typed_frame
-from agentsim.sse._fill import Decoded
 from agentsim.core._events import AgentEvent, event_from_dict
 from agentsim.core._sse_framing import ServerSentEvent, decode_sse, encode_sse
-from agentsim.sse._encode_native import encode_native_event
 from agentsim.core._usage import Usage
+from agentsim.sse._common import Frame, TranscriptError, clip, read_sse, typed_frame
+from agentsim.sse._encode_native import encode_native_event
+from agentsim.sse._fill import Decoded
 
 __all__ = ["NativeEncoder", "decode_native", "events_after", "native_frames"]
 

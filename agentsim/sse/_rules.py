@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agentsim.sse._common import Frame, args_are_json
 from agentsim.check._invariants import Violation
+from agentsim.sse._common import Frame, args_are_json
 
 __all__ = ["agui_rules", "native_rules", "terminal_rules", "vercel_rules"]
 

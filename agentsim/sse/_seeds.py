@@ -31,8 +31,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from agentsim.sse._common import Fields, Frame, TranscriptError, as_text, json_frame, typed_frame
-from agentsim.sse._fill import Carries, Decoded, Item, complete
 from agentsim.core._events import (
     AgentEvent,
     PhaseChanged,
@@ -49,6 +47,8 @@ from agentsim.core._events import (
 )
 from agentsim.core._sse_framing import ServerSentEvent
 from agentsim.core._usage import Usage
+from agentsim.sse._common import Fields, Frame, TranscriptError, as_text, json_frame, typed_frame
+from agentsim.sse._fill import Carries, Decoded, Item, complete
 
 __all__ = [
     "ChatEncoder",

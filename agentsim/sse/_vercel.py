@@ -28,18 +28,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from agentsim.sse._common import (
-    Fields,
-    Frame,
-    args_are_json,
-    as_text,
-    json_frame,
-    strict_loads,
-    typed_frame,
-    usage_from_camel,
-    usage_to_camel,
-)
-from agentsim.sse._fill import Carries, Decoded, Item, complete
 from agentsim.core._events import (
     AgentEvent,
     RunCancelled,
@@ -57,6 +45,18 @@ from agentsim.core._events import (
 )
 from agentsim.core._sse_framing import ServerSentEvent, encode_sse
 from agentsim.core._usage import Usage
+from agentsim.sse._common import (
+    Fields,
+    Frame,
+    args_are_json,
+    as_text,
+    json_frame,
+    strict_loads,
+    typed_frame,
+    usage_from_camel,
+    usage_to_camel,
+)
+from agentsim.sse._fill import Carries, Decoded, Item, complete
 
 __all__ = ["HEADERS", "VercelEncoder", "decode_vercel", "project_vercel", "vercel_frames"]
 

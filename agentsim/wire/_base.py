@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Protocol
 
 from agentsim.core._chunks import Chunk, ErrorChunk, ErrorKind
@@ -28,11 +28,8 @@ __all__ = [
     "SSEJsonDecoder",
     "StreamDecoder",
     "WireFormatError",
-    "decoder_for",
-    "encode_stream",
     "error_body_decoder",
     "error_from_status",
-    "register_codec",
 ]
 
 ApiName = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]

@@ -31,22 +31,14 @@ Choices where the API leaves room:
   linear however small the pieces; an element completed mid-piece may wait for the next such
   point. An element cut short at the end is dropped.
 
-Encoding writes one `data: <response>\\r\\n\\r\\n` event per part (a bare signature is put on the
-text or call part that follows it, as Gemini does), then a last event with `finishReason` and
-`usageMetadata` (model version `agentsim-model`). Call arguments must make a JSON object (an
-empty buffer is `{}`), otherwise `ValueError`. An `ErrorChunk` becomes Google's pretty-printed
-`{"error": {...}}` written outside the SSE framing. `normalize_gemini` gives exactly what
-decoding the encoded stream yields.
+The encoder is `_gemini_encode`.
 """
 
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from agentsim.core._chunks import (
@@ -66,7 +58,7 @@ from agentsim.core._sse_framing import ServerSentEvent, SSEDecoder
 from agentsim.core._usage import Usage
 from agentsim.wire._base import WireFormatError, error_from_status
 
-__all__ = ["GeminiArrayDecoder", "GeminiDecoder", "encode_gemini", "normalize_gemini"]
+__all__ = ["MODEL", "WIRE_FINISH", "GeminiArrayDecoder", "GeminiDecoder", "compact", "wire_error"]
 
 _API = "gemini"
 MODEL = "agentsim-model"
@@ -82,7 +74,7 @@ _FILTERED = frozenset(
         "BLOCKED",  # agentsim's name for a blocked prompt
     }
 )
-_WIRE_FINISH: dict[FinishReason, str] = {
+WIRE_FINISH: dict[FinishReason, str] = {
     "stop": "STOP",
     "tool_calls": "STOP",
     "length": "MAX_TOKENS",
@@ -140,7 +132,7 @@ def _skip_ws(text: str, pos: int) -> int:
     return match.end() if match else pos
 
 
-def _compact(value: Any) -> str:
+def compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -179,7 +171,7 @@ def _error_chunk(error: Any) -> ErrorChunk:
     return ErrorChunk(kind, str(error.get("message") or ""), retryable, code)
 
 
-def _wire_error(chunk: ErrorChunk) -> tuple[int, str]:
+def wire_error(chunk: ErrorChunk) -> tuple[int, str]:
     """(code, status) the encoder sends: the chunk's status when that keeps its kind."""
     if chunk.status is not None and 400 <= chunk.status < 600:
         status = _GRPC_STATUS.get(chunk.status, _KIND_CODE[chunk.kind][1])
@@ -258,7 +250,7 @@ class _GeminiResponses:
             if signature is not None:
                 out.append(ReasoningChunk("", signature))
             out.append(ToolCallStartChunk(n, call_id or f"gemini_call_{n}", name))
-            out.append(ToolCallArgsChunk(n, _compact({} if args is None else args)))
+            out.append(ToolCallArgsChunk(n, compact({} if args is None else args)))
             out.append(ToolCallEndChunk(n))
         elif part.get("thought") is True and text is not None:
             if text or signature is not None:
@@ -438,168 +430,3 @@ class GeminiArrayDecoder(_GeminiResponses):
         if "}" not in text:
             return True
         return not text.rstrip().endswith("}") and self._size < 2 * self._tried
-
-
-# -- encoding -------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Call:
-    n: int
-    call_id: str
-    name: str
-    pieces: list[str] = field(default_factory=list)
-
-    def args(self) -> Any:
-        text = "".join(self.pieces)
-        value = json.loads(text) if text.strip() else {}
-        if type(value) is not dict:
-            raise ValueError(f"Gemini function call arguments must be a JSON object: {text[:80]!r}")
-        return value
-
-
-@dataclass(slots=True)
-class _Response:
-    parts: list[dict[str, Any] | _Call]
-    calls: int
-    usage: Usage | None
-    finish: FinishReason | None
-    error: ErrorChunk | None
-
-
-def _layout(chunks: Sequence[Chunk]) -> _Response:
-    """The parts, usage and end of the response the chunks describe."""
-    parts: list[dict[str, Any] | _Call] = []
-    open_calls: dict[int, _Call] = {}
-    usage: Usage | None = None
-    finish: FinishReason | None = None
-    n = 0
-    for chunk in chunks:
-        if isinstance(chunk, UsageChunk):
-            usage = chunk.usage
-        elif finish is not None:
-            continue
-        elif isinstance(chunk, TextChunk):
-            if chunk.text:
-                parts.append({"text": chunk.text})
-        elif isinstance(chunk, ReasoningChunk):
-            part: dict[str, Any] = {"text": chunk.text, "thought": True} if chunk.text else {}
-            if chunk.signature:
-                part["thoughtSignature"] = chunk.signature
-            if part:
-                parts.append(part)
-        elif isinstance(chunk, ToolCallStartChunk):
-            call = _Call(n, chunk.call_id or f"gemini_call_{n}", chunk.name)
-            n += 1
-            parts.append(call)
-            open_calls[chunk.index] = call
-        elif isinstance(chunk, ToolCallArgsChunk):
-            if chunk.index in open_calls:
-                open_calls[chunk.index].pieces.append(chunk.delta)
-        elif isinstance(chunk, ToolCallEndChunk):
-            open_calls.pop(chunk.index, None)
-        elif isinstance(chunk, FinishChunk):
-            finish = chunk.reason
-        else:
-            return _Response(parts, n, usage, None, chunk)
-    return _Response(parts, n, usage, finish, None)
-
-
-def encode_gemini(chunks: Sequence[Chunk]) -> bytes:
-    """The exact `alt=sse` stream Gemini sends for `chunks` (see the module docstring)."""
-    response = _layout(chunks)
-    digest = hashlib.sha256(repr(list(chunks)).encode("utf-8", "surrogatepass")).hexdigest()
-    tail = {"modelVersion": MODEL, "responseId": f"agentsim{digest[:16]}"}
-    wire_parts: list[dict[str, Any]] = []
-    for part in response.parts:
-        if isinstance(part, _Call):
-            call: dict[str, Any] = {"name": part.name, "args": part.args()}
-            if part.call_id != f"gemini_call_{part.n}":
-                call["id"] = part.call_id
-            wire: dict[str, Any] = {"functionCall": call}
-        else:
-            wire = dict(part)
-        previous = wire_parts[-1] if wire_parts else None
-        if (
-            previous is not None
-            and previous.keys() == {"thoughtSignature"}
-            and "thoughtSignature" not in wire
-            and not wire.get("thought")
-        ):
-            wire["thoughtSignature"] = wire_parts.pop()["thoughtSignature"]
-        wire_parts.append(wire)
-
-    def event(payload: dict[str, Any]) -> bytes:
-        return (
-            b"data: " + json.dumps({**payload, **tail}, ensure_ascii=False).encode() + b"\r\n\r\n"
-        )
-
-    out = [
-        event({"candidates": [{"content": {"parts": [part], "role": "model"}, "index": 0}]})
-        for part in wire_parts
-    ]
-    if response.error is not None:
-        code, status = _wire_error(response.error)
-        error = {"error": {"code": code, "message": response.error.message, "status": status}}
-        out.append(json.dumps(error, indent=2, ensure_ascii=False).encode() + b"\n")
-        return b"".join(out)
-    last: dict[str, Any] = {}
-    if response.finish is not None:
-        candidate = {
-            "content": {"parts": [{"text": ""}], "role": "model"},
-            "finishReason": _WIRE_FINISH[response.finish],
-            "index": 0,
-        }
-        last["candidates"] = [candidate]
-    if response.usage is not None:
-        usage = response.usage
-        candidates = max(usage.output_tokens - usage.reasoning_tokens, 0)
-        meta: dict[str, int] = {
-            "promptTokenCount": usage.input_tokens,
-            "candidatesTokenCount": candidates,
-            "totalTokenCount": usage.input_tokens + candidates + usage.reasoning_tokens,
-        }
-        if usage.reasoning_tokens:
-            meta["thoughtsTokenCount"] = usage.reasoning_tokens
-        if usage.cached_tokens:
-            meta["cachedContentTokenCount"] = usage.cached_tokens
-        last["usageMetadata"] = meta
-    if last:
-        out.append(event(last))
-    return b"".join(out)
-
-
-def normalize_gemini(chunks: Sequence[Chunk]) -> list[Chunk]:
-    """The canonical form of `chunks` for this API: `decode(encode_gemini(chunks))`."""
-    response = _layout(chunks)
-    out: list[Chunk] = []
-    for part in response.parts:
-        if isinstance(part, _Call):
-            out.append(ToolCallStartChunk(part.n, part.call_id, part.name))
-            out.append(ToolCallArgsChunk(part.n, _compact(part.args())))
-            out.append(ToolCallEndChunk(part.n))
-        elif "thought" in part:
-            out.append(ReasoningChunk(part["text"], part.get("thoughtSignature")))
-        elif "text" in part:
-            out.append(TextChunk(part["text"]))
-        else:
-            out.append(ReasoningChunk("", part["thoughtSignature"]))
-    if response.error is not None:
-        code, status = _wire_error(response.error)
-        kind, retryable = error_from_status(code, status)
-        out.append(ErrorChunk(kind, response.error.message, retryable, code))
-        return out
-    if response.usage is not None:
-        usage = response.usage
-        output = max(usage.output_tokens, usage.reasoning_tokens)
-        out.append(
-            UsageChunk(
-                Usage(usage.input_tokens, output, usage.reasoning_tokens, usage.cached_tokens)
-            )
-        )
-    if response.finish is not None:
-        finish = response.finish
-        if finish in ("stop", "tool_calls"):
-            finish = "tool_calls" if response.calls else "stop"
-        out.append(FinishChunk(finish))
-    return out

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from agentsim.core._chunks import Chunk
 from agentsim.wire._anthropic import AnthropicDecoder, encode_anthropic
 from agentsim.wire._base import API_NAMES, ApiName, StreamDecoder, error_body_decoder
-from agentsim.wire._gemini import GeminiDecoder, encode_gemini
+from agentsim.wire._gemini import GeminiDecoder
+from agentsim.wire._gemini_encode import encode_gemini
 from agentsim.wire._openai_chat import OpenAIChatDecoder, encode_openai_chat
 from agentsim.wire._openai_responses import OpenAIResponsesDecoder, encode_openai_responses
 

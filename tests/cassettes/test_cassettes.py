@@ -40,6 +40,12 @@ from agentsim import (
     run_scenario,
     run_virtual,
 )
+from agentsim.cassettes._convert import (
+    NO_RESULT,
+    cassette_to_scenario,
+    replay_cassette,
+    scenario_yaml,
+)
 from agentsim.cassettes._files import Cassette, Interaction, load_cassette, write_cassette
 from agentsim.cassettes._provider import (
     CHUNKINGS,
@@ -50,7 +56,6 @@ from agentsim.cassettes._provider import (
     stream_items,
 )
 from agentsim.cli._main import main
-from agentsim.cassettes._convert import NO_RESULT, cassette_to_scenario, replay_cassette, scenario_yaml
 from agentsim.scenario._script import Delay
 from agentsim.wire._base import API_NAMES, ApiName
 from agentsim.wire._registry import decoder_for, encode_stream

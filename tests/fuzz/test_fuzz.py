@@ -30,6 +30,7 @@ from agentsim import (
     run_scenario,
 )
 from agentsim.cli._fuzz import add_fuzz_commands
+from agentsim.fuzz._profiles import PROFILES, default_profile, load_profile
 from agentsim.fuzz._properties import (
     Failure,
     load_loop,
@@ -39,7 +40,6 @@ from agentsim.fuzz._properties import (
     write_reproducer,
 )
 from agentsim.fuzz._search import search
-from agentsim.fuzz._profiles import PROFILES, default_profile, load_profile
 from agentsim.fuzz._shrink import shrink_data, shrink_failing
 from agentsim.fuzz._strategies import scenarios
 from tests.buggy_loops import BUGS, BuggyLoop

@@ -26,10 +26,10 @@ from agentsim import (
     encode_stream,
     load_scenario,
 )
-from agentsim.serve._api_replies import _timeline, error_body, scripted_reply, whole_json
-from agentsim.serve._api_requests import Rejection, parse_call, request_messages
 from agentsim.core._chunks import ErrorKind
 from agentsim.scenario._script import compile_request
+from agentsim.serve._api_replies import _timeline, error_body, scripted_reply, whole_json
+from agentsim.serve._api_requests import Rejection, parse_call, request_messages
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 SCRIPTS = [

@@ -14,8 +14,8 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from agentsim import RunResult, run_scenario
-from agentsim.sse._dialects import DIALECT_NAMES, encode_dialect
 from agentsim.pytest._snapshot import SSESnapshotExtension
+from agentsim.sse._dialects import DIALECT_NAMES, encode_dialect
 from agentsim.sse._normalize import normalize_sse
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))

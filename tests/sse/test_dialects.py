@@ -41,8 +41,6 @@ from agentsim import (
 )
 from agentsim.sse._agui import TYPES as AGUI_TYPES
 from agentsim.sse._common import TranscriptError, json_frame
-from agentsim.sse._native import events_after
-from agentsim.sse._vercel import TYPES as VERCEL_TYPES
 from agentsim.sse._dialects import (
     DIALECT_NAMES,
     DIALECTS,
@@ -53,6 +51,8 @@ from agentsim.sse._dialects import (
     encode_dialect,
     project_dialect,
 )
+from agentsim.sse._native import events_after
+from agentsim.sse._vercel import TYPES as VERCEL_TYPES
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 IDS = [p.stem for p in SCENARIOS]

@@ -32,14 +32,10 @@ from agentsim.core._chunks import (
     UsageChunk,
 )
 from agentsim.core._usage import Usage
-from agentsim.wire._base import StreamDecoder, WireFormatError, error_body_decoder
 from agentsim.wire._anthropic import AnthropicDecoder, encode_anthropic, normalize_anthropic
-from agentsim.wire._gemini import (
-    GeminiArrayDecoder,
-    GeminiDecoder,
-    encode_gemini,
-    normalize_gemini,
-)
+from agentsim.wire._base import StreamDecoder, WireFormatError, error_body_decoder
+from agentsim.wire._gemini import GeminiArrayDecoder, GeminiDecoder
+from agentsim.wire._gemini_encode import encode_gemini, normalize_gemini
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 NO_CORPUS = f"recorded corpus not found at {CORPUS} (it lives in shared/, beside the project)"
