@@ -1,12 +1,22 @@
 """agentsim: deterministic replay and test harness for streaming, tool-calling LLM agent loops.
 
-The public API is re-exported here from private modules (as h11 and hypothesis do); import from
-`agentsim`, not from `agentsim._something`.
+This module is the face a user needs on day one: running a scenario, the loop protocol, the
+reference loop, the fake providers, the vocabulary (chunks, events, history), the checks, the
+virtual event loop and the errors. The rest is public from its layer: `agentsim.wire` (provider
+codecs), `agentsim.sse` (SSE framing and dialects), `agentsim.cassettes` (recordings),
+`agentsim.serve` (fake provider endpoint, transport, recorder), `agentsim.invariants` (the checks
+and the metamorphic relations), `agentsim.strategies` and `agentsim.fuzzing` (need hypothesis),
+`agentsim.testing` (needs pytest). Implementation lives in private modules inside one package per
+layer; docs/architecture.md draws them.
+
+The names that moved to a layer are still importable from here (read lazily, so that importing
+`agentsim` stays cheap): `from agentsim import ScenarioTransport` works as it always did.
 """
 
-from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette
-from agentsim.cassettes._files import Cassette, Interaction, load_cassette, write_cassette
-from agentsim.cassettes._provider import CassetteProvider
+from __future__ import annotations
+
+from typing import Any
+
 from agentsim.check._invariants import INVARIANTS, Trace, Violation, assert_invariants, check_trace
 from agentsim.core._chunks import (
     ERROR_KINDS,
@@ -51,6 +61,7 @@ from agentsim.core._events import (
     event_from_dict,
     event_to_dict,
 )
+from agentsim.core._exports import check_exports
 from agentsim.core._history import (
     AssistantMessage,
     Block,
@@ -65,7 +76,6 @@ from agentsim.core._history import (
     message_to_dict,
 )
 from agentsim.core._runtime import CancelToken, IdFactory, Runtime
-from agentsim.core._sse_framing import ServerSentEvent, SSEDecoder, decode_sse, encode_sse
 from agentsim.core._tools import Tool, ToolError, Toolset, ToolSpec
 from agentsim.core._usage import Usage
 from agentsim.core._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
@@ -83,33 +93,10 @@ from agentsim.loop._protocol import (
 )
 from agentsim.scenario._schema import Scenario, load_scenario, parse_scenario, scenario_json_schema
 from agentsim.scenario._script import Delay, FunctionProvider, ScriptedProvider, Stall
-from agentsim.serve._playback import ScenarioPlayback
-from agentsim.serve._recorder import RecordingProxy
-from agentsim.serve._server import ScenarioServer, serve_scenario
-from agentsim.serve._transport import ScenarioTransport
-from agentsim.sse._common import TranscriptError
-from agentsim.sse._dialects import (
-    DIALECT_NAMES,
-    DialectName,
-    TranscriptReport,
-    check_transcript,
-    decode_dialect,
-    detect_dialect,
-    dialect_rules,
-    encode_dialect,
-    project_dialect,
-)
-from agentsim.sse._encode_native import encode_native, encode_native_event
-from agentsim.sse._native import events_after
-from agentsim.sse._normalize import normalize_sse
-from agentsim.wire._base import API_NAMES, ApiName, StreamDecoder, WireFormatError
-from agentsim.wire._registry import decoder_for, encode_stream
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "API_NAMES",
-    "DIALECT_NAMES",
     "ERROR_KINDS",
     "FAILURE_KINDS",
     "FINISH_REASONS",
@@ -119,19 +106,15 @@ __all__ = [
     "AgentLoop",
     "AgentRun",
     "AgentsimError",
-    "ApiName",
     "AssistantMessage",
     "Block",
     "CancelReason",
     "CancelToken",
-    "Cassette",
-    "CassetteProvider",
     "Chunk",
     "Continue",
     "DeadlockError",
     "Decision",
     "Delay",
-    "DialectName",
     "ErrorChunk",
     "ErrorKind",
     "FailureKind",
@@ -142,7 +125,6 @@ __all__ = [
     "Hooks",
     "IdFactory",
     "InputError",
-    "Interaction",
     "LoopOptions",
     "Message",
     "NetworkBlockedError",
@@ -153,7 +135,6 @@ __all__ = [
     "ProviderRequest",
     "ReasoningBlock",
     "ReasoningChunk",
-    "RecordingProxy",
     "ReferenceLoop",
     "ReferenceRun",
     "RetryScheduled",
@@ -164,18 +145,12 @@ __all__ = [
     "RunResult",
     "RunStarted",
     "Runtime",
-    "SSEDecoder",
     "Scenario",
-    "ScenarioPlayback",
-    "ScenarioServer",
-    "ScenarioTransport",
     "ScriptedProvider",
-    "ServerSentEvent",
     "Skip",
     "Stall",
     "StepFinished",
     "StepStarted",
-    "StreamDecoder",
     "SystemMessage",
     "TerminalEvent",
     "Terminate",
@@ -197,46 +172,82 @@ __all__ = [
     "ToolSpec",
     "Toolset",
     "Trace",
-    "TranscriptError",
-    "TranscriptReport",
     "Usage",
     "UsageChunk",
     "UserMessage",
     "Violation",
     "VirtualEventLoop",
-    "WireFormatError",
     "assert_invariants",
-    "cassette_to_scenario",
     "check_trace",
-    "check_transcript",
     "chunk_from_dict",
     "chunk_to_dict",
-    "decode_dialect",
-    "decode_sse",
-    "decoder_for",
-    "detect_dialect",
-    "dialect_rules",
-    "encode_dialect",
-    "encode_native",
-    "encode_native_event",
-    "encode_sse",
-    "encode_stream",
     "event_from_dict",
     "event_to_dict",
-    "events_after",
-    "load_cassette",
     "load_scenario",
     "message_from_dict",
     "message_to_dict",
-    "normalize_sse",
     "parse_scenario",
-    "project_dialect",
-    "replay_cassette",
     "run_loop",
     "run_scenario",
     "run_virtual",
     "scenario_json_schema",
-    "serve_scenario",
     "simulate",
-    "write_cassette",
 ]
+
+# Names public from a layer, also readable here for code written against the flat API.
+_FROM_LAYERS = {
+    "API_NAMES": "agentsim.wire",
+    "ApiName": "agentsim.wire",
+    "Cassette": "agentsim.cassettes",
+    "CassetteProvider": "agentsim.cassettes",
+    "DIALECT_NAMES": "agentsim.sse",
+    "DialectName": "agentsim.sse",
+    "Interaction": "agentsim.cassettes",
+    "RecordingProxy": "agentsim.serve",
+    "SSEDecoder": "agentsim.sse",
+    "ScenarioPlayback": "agentsim.serve",
+    "ScenarioServer": "agentsim.serve",
+    "ScenarioTransport": "agentsim.serve",
+    "ServerSentEvent": "agentsim.sse",
+    "StreamDecoder": "agentsim.wire",
+    "TranscriptError": "agentsim.sse",
+    "TranscriptReport": "agentsim.sse",
+    "WireFormatError": "agentsim.wire",
+    "cassette_to_scenario": "agentsim.cassettes",
+    "check_transcript": "agentsim.sse",
+    "decode_dialect": "agentsim.sse",
+    "decode_sse": "agentsim.sse",
+    "decoder_for": "agentsim.wire",
+    "detect_dialect": "agentsim.sse",
+    "dialect_rules": "agentsim.sse",
+    "encode_dialect": "agentsim.sse",
+    "encode_native": "agentsim.sse",
+    "encode_native_event": "agentsim.sse",
+    "encode_sse": "agentsim.sse",
+    "encode_stream": "agentsim.wire",
+    "events_after": "agentsim.sse",
+    "load_cassette": "agentsim.cassettes",
+    "normalize_sse": "agentsim.sse",
+    "project_dialect": "agentsim.sse",
+    "replay_cassette": "agentsim.cassettes",
+    "serve_scenario": "agentsim.serve",
+    "write_cassette": "agentsim.cassettes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _FROM_LAYERS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentsim' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_FROM_LAYERS])
+
+
+check_exports(__name__, globals(), __all__)

@@ -24,8 +24,8 @@ from agentsim import (
     ToolCallStartChunk,
     Usage,
     UsageChunk,
-    decode_sse,
 )
+from agentsim.sse import decode_sse
 from agentsim.wire._base import API_NAMES
 from agentsim.wire._registry import decoder_for, encode_stream
 

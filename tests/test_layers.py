@@ -4,6 +4,8 @@ import circle anywhere, and the public faces stay on top (docs/architecture.md d
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -27,8 +29,14 @@ LAYERS = (
     "cli",
 )
 # The public faces: modules on top of every layer, which no layer imports.
-FACES = ("agentsim", "agentsim.invariants", "agentsim.fuzzing", "agentsim.strategies",
-         "agentsim.testing", "agentsim.__main__")
+FACES = (
+    "agentsim",
+    "agentsim.invariants",
+    "agentsim.fuzzing",
+    "agentsim.strategies",
+    "agentsim.testing",
+    "agentsim.__main__",
+)
 
 
 def _module_name(path: Path) -> str:
@@ -127,3 +135,48 @@ def test_no_import_circle() -> None:
     for module in sorted(graph):
         if state.get(module) is None:
             visit(module)
+
+
+LAYER_FACES = ("agentsim.wire", "agentsim.sse", "agentsim.cassettes", "agentsim.serve")
+
+
+@pytest.mark.parametrize("face", ["agentsim", *LAYER_FACES, "agentsim.invariants"])
+def test_a_face_lists_only_public_names_it_defines(face: str) -> None:
+    module = importlib.import_module(face)
+    names = list(module.__all__)
+    assert names == sorted(set(names), key=names.index)
+    assert all(not n.startswith("_") for n in names)
+    assert all(hasattr(module, n) for n in names)
+
+
+def test_names_that_moved_to_a_layer_still_import_from_the_top_level() -> None:
+    import agentsim
+
+    moved = agentsim._FROM_LAYERS
+    assert set(moved) & set(agentsim.__all__) == set()
+    for name, face in moved.items():
+        assert face in LAYER_FACES
+        assert getattr(agentsim, name) is getattr(importlib.import_module(face), name)
+        assert name in importlib.import_module(face).__all__
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        agentsim.nothing_here  # noqa: B018
+
+
+def test_the_self_check_refuses_a_face_that_lists_a_missing_name() -> None:
+    from agentsim.core._exports import check_exports
+
+    with pytest.raises(ImportError, match=r"missing \['gone'\]"):
+        check_exports("x", {"here": 1}, ["here", "gone"])
+    with pytest.raises(ImportError, match=r"listed twice \['here'\]"):
+        check_exports("x", {"here": 1}, ["here", "here"])
+
+
+def test_the_architecture_page_describes_the_tree_as_it_is() -> None:
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for layer in LAYERS:
+        assert f"{layer}/" in page, f"docs/architecture.md does not mention the layer {layer}/"
+    layers = "|".join(LAYERS)
+    named = set(re.findall(rf"`(?:agentsim/)?((?:{layers})/_\w+\.py)`", page))
+    assert named, "the page names no module"
+    missing = sorted(p for p in named if not (PACKAGE / p).exists() and "<" not in p)
+    assert missing == [], f"docs/architecture.md names modules that do not exist: {missing}"

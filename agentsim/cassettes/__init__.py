@@ -1,1 +1,29 @@
-"""cassettes layer."""
+"""Cassettes: recorded provider traffic (vcrpy YAML and the layouts other tools write), replayed
+chunk by chunk with its timing, and converted to editable scenarios.
+
+`_files` reads and writes cassettes (bounded, safe YAML); `_provider` is `CassetteProvider`, which
+replays a recording through any loop with a chunking policy; `_convert` replays a cassette through
+a loop and turns it into a scenario. The recording proxy is an HTTP server, so it is in `serve`.
+
+May import: core, loop, check, scenario, wire, sse, harness. Must not import: serving, adapters,
+fuzzing, pytest or the CLI.
+"""
+
+from __future__ import annotations
+
+from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette
+from agentsim.cassettes._files import Cassette, Interaction, load_cassette, write_cassette
+from agentsim.cassettes._provider import CassetteProvider
+from agentsim.core._exports import check_exports
+
+__all__ = [
+    "Cassette",
+    "CassetteProvider",
+    "Interaction",
+    "cassette_to_scenario",
+    "load_cassette",
+    "replay_cassette",
+    "write_cassette",
+]
+
+check_exports(__name__, globals(), __all__)

@@ -1,7 +1,7 @@
 """``agentsim check FILE [--dialect D]``: check a captured SSE transcript of any loop.
 
-Meant to be wired into `agentsim.cli._main`: `add_check_command` adds the sub-command to the parser's
-sub-parsers, `run_check` runs it from the parsed arguments, and `encode_dialect` is what
+Meant to be wired into `agentsim.cli._main`: `add_check_command` adds the sub-command to the
+parser's sub-parsers, `run_check` runs it from the parsed arguments, and `encode_dialect` is what
 ``agentsim run --sse DIALECT`` prints.
 
 Exit codes follow the rest of the CLI: 0 when the transcript keeps its dialect's rules (S2) and

@@ -17,7 +17,8 @@ This module needs no hypothesis (``agentsim run --loop`` uses it); the search it
   alone costs more than a small run.
 - **Properties.** Each takes a case - scenario data and a parameter - and a loop, and returns
   a `Failure` or None: ``run`` (every invariant over one run), ``sweep`` (the cancellation
-  sweep), ``M1``, ``M2``, ``M3`` (`agentsim.harness._metamorphic`). A failure carries its reproducer:
+  sweep), ``M1``, ``M2``, ``M3`` (`agentsim.harness._metamorphic`). A failure carries its
+  reproducer:
   scenario data that `agentsim run` replays as it failed. Script deviations (requests never
   made) are not failures here: generated scripts are over-provisioned on purpose.
 """

@@ -2,7 +2,8 @@
 shrinks it, and the failure is polished by delta debugging and saved as a reproducer.
 
 One property at a time, `search` runs `hypothesis.find` with the property's strategy
-(`agentsim.fuzz._strategies`) and a condition that runs the loop (`agentsim.fuzz._properties.CHECKS`). The
+(`agentsim.fuzz._strategies`) and a condition that runs the loop
+(`agentsim.fuzz._properties.CHECKS`). The
 first failure found fixes the target (its property and invariant ids); shrinking only keeps
 cases that fail the same way, and the search repeats, skipping known targets, up to
 `max_failures` distinct failures a property. Then `polish` runs `agentsim.fuzz._shrink` over the
@@ -133,7 +134,7 @@ def search(
 
 
 def polish(failure: Failure, loop: LoopFactory | None, *, max_runs: int = 2_000) -> Failure:
-    """`failure` with its scenario minimized further by delta debugging (`agentsim.fuzz._shrink`)."""
+    """`failure` with its scenario minimized further by delta debugging (`fuzz._shrink`)."""
     single = failure.prop in ("run", "sweep")
     check = CHECKS["run" if single else failure.prop]
     data, param = (failure.reproducer if single else failure.case[0]), failure.case[1]

@@ -1,1 +1,10 @@
-"""harness layer."""
+"""harness: running a loop under a scenario and judging the run.
+
+`_run` runs a scenario through a loop on a fresh virtual event loop, plays its cancellation or
+consumer drop, and returns a `RunResult` with the invariants, the script's verdict and the
+expectation checked. `_metamorphic` (M1-M3) and `_sweep` (cancellation at every point) run a loop
+several times and compare the runs. Public through `agentsim` and `agentsim.invariants`.
+
+May import: core, loop, check, scenario, wire, sse. Must not import: cassettes, serving, adapters,
+fuzzing, pytest or the CLI.
+"""

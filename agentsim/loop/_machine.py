@@ -1,6 +1,6 @@
 """The reference loop's state machine: pure, synchronous, no I/O (DESIGN §3; the h11 approach).
 
-The driver (`_loop.py`) feeds it inputs - a chunk, the end of a stream, a provider error, a tool's
+The driver (`_driver.py`) feeds it inputs - a chunk, the end of a stream, a provider error, a tool's
 result, an interruption - each with the current virtual time, and performs the `Action` it returns:
 send a request, run a tool, sleep a backoff, or stop because the run is over. Every agent event is
 built here and appended to `outbox`, which the driver drains; the history is kept here too. Because

@@ -2,7 +2,7 @@
 
 Five dialects: ``native`` (every field; resumable), ``agui`` (AG-UI 1.0), ``vercel`` (AI SDK UI
 message stream v5), ``phase`` (seed 000) and ``chat`` (seed 001). Each module documents what its
-transcript carries and what decoding loses; `_dialect_fill` says how the rest is filled in.
+transcript carries and what decoding loses; `_fill` says how the rest is filled in.
 
 - S1: ``decode(encode(events)) == events`` for native, ``== project(events)`` for the others, for
   every trace that keeps EV1-EV7 (encoders accept any sequence of events).

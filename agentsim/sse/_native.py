@@ -1,6 +1,6 @@
 """The native dialect's decoder, its rule (S2) and resumption from ``Last-Event-ID``.
 
-The encoder is `_sse_native` (``id: <seq>``, ``event: <type>``, ``data: <event JSON>``). Native
+The encoder is `_encode_native` (``id: <seq>``, ``event: <type>``, ``data: <event JSON>``). Native
 carries every field, so decoding is exact: ``decode(encode(events)) == events``. Every field is
 type-checked against the event's annotations before the event is built, because the invariant
 checks compare numbers and strings and must never meet a wrong type in a user's transcript.

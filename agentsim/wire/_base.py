@@ -1,5 +1,5 @@
 """Wire codecs: the shared part. Each provider API has a sans-IO decoder (bytes in any chunking ->
-chunks) and an encoder (chunks -> that API's exact stream bytes) in its own `_wire_<api>` module.
+chunks) and an encoder (chunks -> that API's exact stream bytes) in its own module (`_<api>`).
 
 Rules every codec follows (DESIGN §5):
 - The HTTP status comes first: an error answer (status >= 400) is a JSON error body even when the

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from agentsim import StepFinished, StepStarted, check_transcript, encode_dialect
+from agentsim import StepFinished, StepStarted
+from agentsim.sse import check_transcript, encode_dialect
 from agentsim.testing import AgentsimRun
 
 # A product rule: no step may keep the user waiting more than 5 seconds (scripted delays and tool

@@ -26,7 +26,6 @@ from typing import Any
 from agentsim import (
     Chunk,
     FinishChunk,
-    Interaction,
     ReasoningChunk,
     TextChunk,
     ToolCallArgsChunk,
@@ -34,9 +33,9 @@ from agentsim import (
     ToolCallStartChunk,
     Usage,
     UsageChunk,
-    encode_stream,
-    write_cassette,
 )
+from agentsim.cassettes import Interaction, write_cassette
+from agentsim.wire import encode_stream
 
 HERE = Path(__file__).resolve().parent
 RECORDING = HERE / "recordings" / "incident-2291.yaml"

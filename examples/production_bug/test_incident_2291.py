@@ -23,7 +23,7 @@ import make_recording
 import yaml
 from support_agent_v1 import SupportAgentLoopV1
 
-from agentsim import cassette_to_scenario, load_cassette
+from agentsim.cassettes import cassette_to_scenario, load_cassette
 from agentsim.fuzzing import shrink_failing
 from agentsim.testing import AgentsimReplay, AgentsimRun
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agentsim import decode_sse, event_from_dict
+from agentsim import event_from_dict
 from agentsim.cli._main import main
+from agentsim.sse import decode_sse
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "scenarios" / "tool_call_then_answer.yaml"

@@ -25,7 +25,6 @@ from agentsim import (
     RunStarted,
     Runtime,
     Toolset,
-    encode_native,
     load_scenario,
     run_scenario,
 )
@@ -42,6 +41,7 @@ from agentsim.fuzz._properties import (
 from agentsim.fuzz._search import search
 from agentsim.fuzz._shrink import shrink_data, shrink_failing
 from agentsim.fuzz._strategies import scenarios
+from agentsim.sse import encode_native
 from tests.buggy_loops import BUGS, BuggyLoop
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 
 from agentsim import (
-    decode_sse,
-    encode_native,
     event_from_dict,
     load_scenario,
     message_from_dict,
     message_to_dict,
     run_scenario,
 )
+from agentsim.sse import decode_sse, encode_native
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
 

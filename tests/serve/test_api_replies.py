@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 
 from agentsim import (
-    API_NAMES,
     ERROR_KINDS,
-    ApiName,
     AssistantMessage,
     ErrorChunk,
     ReasoningBlock,
@@ -22,14 +20,13 @@ from agentsim import (
     ToolCallBlock,
     ToolResultMessage,
     UserMessage,
-    decoder_for,
-    encode_stream,
     load_scenario,
 )
 from agentsim.core._chunks import ErrorKind
 from agentsim.scenario._script import compile_request
 from agentsim.serve._api_replies import _timeline, error_body, scripted_reply, whole_json
 from agentsim.serve._api_requests import Rejection, parse_call, request_messages
+from agentsim.wire import API_NAMES, ApiName, decoder_for, encode_stream
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 SCRIPTS = [

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from agentsim import CassetteProvider, ProviderRequest, decoder_for, load_cassette, parse_scenario
+from agentsim import ProviderRequest, parse_scenario
+from agentsim.cassettes import CassetteProvider, load_cassette
 from agentsim.cassettes._provider import decoded_chunks
 from agentsim.serve._recorder import RecordingProxy
 from agentsim.serve._server import ScenarioServer
+from agentsim.wire import decoder_for
 
 from ._sdk_conversations import CONVERSATIONS, EXPECTED, SCENARIO_DATA
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from agentsim import ErrorChunk, Scenario, TextChunk, decoder_for, parse_scenario
+from agentsim import ErrorChunk, Scenario, TextChunk, parse_scenario
 from agentsim.serve._server import ScenarioServer, serve_scenario
+from agentsim.wire import decoder_for
 from agentsim.wire._gemini import GeminiArrayDecoder
 
 httpx2 = pytest.importorskip("httpx2")

@@ -1,6 +1,7 @@
 """SSE snapshots: every bundled scenario in every dialect, pinned byte for byte in `.sse` files.
 
-Refresh after an intended change with ``pytest tests/sse/test_dialect_snapshots.py --snapshot-update``
+Refresh after an intended change with
+``pytest tests/sse/test_dialect_snapshots.py --snapshot-update``
 and review the diff of ``tests/sse/__snapshots__/test_dialect_snapshots/``.
 """
 

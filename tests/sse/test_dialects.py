@@ -35,10 +35,9 @@ from agentsim import (
     Trace,
     Usage,
     check_trace,
-    decode_sse,
-    encode_native,
     run_scenario,
 )
+from agentsim.sse import decode_sse, encode_native
 from agentsim.sse._agui import TYPES as AGUI_TYPES
 from agentsim.sse._common import TranscriptError, json_frame
 from agentsim.sse._dialects import (

@@ -6,15 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agentsim import (
-    API_NAMES,
-    ApiName,
-    Interaction,
-    WireFormatError,
-    decoder_for,
-    load_cassette,
-    write_cassette,
-)
+from agentsim.cassettes import Interaction, load_cassette, write_cassette
+from agentsim.wire import API_NAMES, ApiName, WireFormatError, decoder_for
 from agentsim.wire._gemini import GeminiArrayDecoder
 
 DEEP = b"[" * 100_000
