@@ -81,6 +81,7 @@ from agentsim.core._usage import Usage
 from agentsim.core._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
 from agentsim.harness._run import RunResult, run_loop, run_scenario, simulate
 from agentsim.loop._driver import ReferenceLoop, ReferenceRun
+from agentsim.loop._features import ALL_FEATURES, FEATURE_NAMES, Feature, parse_features
 from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
 from agentsim.loop._protocol import (
     AgentLoop,
@@ -97,8 +98,10 @@ from agentsim.scenario._script import Delay, FunctionProvider, ScriptedProvider,
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALL_FEATURES",
     "ERROR_KINDS",
     "FAILURE_KINDS",
+    "FEATURE_NAMES",
     "FINISH_REASONS",
     "INVARIANTS",
     "PHASES",
@@ -118,6 +121,7 @@ __all__ = [
     "ErrorChunk",
     "ErrorKind",
     "FailureKind",
+    "Feature",
     "FinishChunk",
     "FinishReason",
     "FunctionProvider",
@@ -186,6 +190,7 @@ __all__ = [
     "load_scenario",
     "message_from_dict",
     "message_to_dict",
+    "parse_features",
     "parse_scenario",
     "run_loop",
     "run_scenario",

@@ -29,6 +29,7 @@ from agentsim.core._history import Message
 from agentsim.core._runtime import Runtime
 from agentsim.core._tools import Tool, ToolError, Toolset, tool_output_text
 from agentsim.loop._actions import Action, Backoff, Done, RunTool, SendRequest, ToolsDone
+from agentsim.loop._features import ALL_FEATURES, Feature
 from agentsim.loop._hooks import Guardrails, Hooks
 from agentsim.loop._machine import LoopMachine
 from agentsim.loop._protocol import Provider, ProviderError, RunRequest
@@ -41,6 +42,8 @@ class ReferenceLoop:
 
     >>> loop = ReferenceLoop(hooks=Hooks(on_tool_call=lambda call: None))
     """
+
+    features: frozenset[Feature] = ALL_FEATURES
 
     def __init__(self, *, hooks: Hooks | None = None, guardrails: Guardrails | None = None) -> None:
         self.hooks = hooks
