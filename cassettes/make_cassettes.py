@@ -30,8 +30,9 @@ from agentsim import (
     Usage,
     UsageChunk,
 )
-from agentsim.cassettes._files import Interaction, write_cassette
+from agentsim.cassettes._files import Interaction
 from agentsim.cassettes._provider import split_body
+from agentsim.cassettes._writing import write_cassette
 from agentsim.wire._base import API_NAMES, ApiName
 from agentsim.wire._registry import encode_stream
 

@@ -12,14 +12,18 @@ fuzzing, pytest or the CLI.
 from __future__ import annotations
 
 from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette
-from agentsim.cassettes._files import Cassette, Interaction, load_cassette, write_cassette
+from agentsim.cassettes._files import Cassette, Interaction, load_cassette
 from agentsim.cassettes._provider import CassetteProvider
+from agentsim.cassettes._scrub import SecretLeakError, SecretRules
+from agentsim.cassettes._writing import write_cassette
 from agentsim.core._exports import check_exports
 
 __all__ = [
     "Cassette",
     "CassetteProvider",
     "Interaction",
+    "SecretLeakError",
+    "SecretRules",
     "cassette_to_scenario",
     "load_cassette",
     "replay_cassette",

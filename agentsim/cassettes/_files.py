@@ -23,9 +23,7 @@ Choices:
 - agentsim's own cassettes are vcrpy cassettes (vcrpy and pytest-recording replay them) with one
   extra key per interaction, ``agentsim: {chunks: [[offset, size], ...]}``: when each piece of the
   body arrived (virtual seconds since the request) and how many bytes it had. vcrpy ignores the
-  key. Writing is deterministic (sorted keys, the pure-Python emitter, no aliases, text as
-  literal blocks where YAML keeps it exact), atomic (temporary file + `os.replace`), and never
-  writes a secret: credential headers and key-like query parameters become ``REDACTED``.
+  key. Writing is in `_writing` (scrubbed by `_scrub`'s rules, mode 0o600, atomic and durable).
 """
 
 from __future__ import annotations
@@ -35,31 +33,21 @@ import contextlib
 import gzip
 import json
 import math
-import os
 import re
-import tempfile
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from agentsim.cassettes._yaml_out import dump_yaml, write_text_atomic
 from agentsim.core._errors import InputError
 from agentsim.scenario._yaml_source import format_path, load_positioned_yaml
 from agentsim.wire._base import ApiName, header
 
-__all__ = [
-    "Cassette",
-    "Interaction",
-    "Timing",
-    "dump_yaml",
-    "load_cassette",
-    "write_cassette",
-    "write_text_atomic",
-]
+__all__ = ["Cassette", "Interaction", "Timing", "load_cassette"]
 
 Timing = tuple[tuple[float, int], ...]
 Headers = dict[str, list[str]]
@@ -472,126 +460,6 @@ def _kind(value: Any) -> str:
     return names.get(type(value)) or f"{type(value).__name__} {value!r}"
 
 
-# -- writing --------------------------------------------------------------------------------------
-
-
-class _Flow(list[Any]):
-    """A list written on one line: ``[0.25, 512]``."""
-
-
-class _Dumper(yaml.SafeDumper):
-    """Deterministic, readable YAML that loads back exactly with any safe loader."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-_NOT_LITERAL = re.compile(r"[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\x85]")
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style: str | None = None
-    if _NOT_LITERAL.search(value) or "\u2028" in value or "\u2029" in value:
-        style = '"'  # control characters, CR, NEL, ...: only escapes keep them exact
-    elif "\n" in value:
-        style = "|"  # the emitter falls back to quoting where a block would not be exact
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-def _represent_flow(dumper: yaml.SafeDumper, value: _Flow) -> yaml.SequenceNode:
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
-
-
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_representer(_Flow, _represent_flow)
-
-
-def dump_yaml(data: Any, *, sort_keys: bool = True) -> str:
-    """`data` as YAML text: block style, text as literal blocks, no aliases, always the same."""
-    return yaml.dump(
-        data, Dumper=_Dumper, sort_keys=sort_keys, allow_unicode=True, width=100, indent=2
-    )
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory and `os.replace`."""
-    target = Path(path)
-    try:
-        mode = target.stat().st_mode & 0o777
-    except OSError:
-        mode = 0o644
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
-def _text_or_bytes(body: bytes) -> str | bytes:
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body  # written as !!binary
-
-
-REDACTED = "REDACTED"
-_SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "x-goog-api-key",
-        "cookie",
-        "set-cookie",
-    }
-)
-_SECRET_PARAM = re.compile(r"key|api[-_]?key|access[-_]?token|token|secret|password", re.I)
-
-
-def _scrub_headers(headers: Headers) -> Headers:
-    return {k: [REDACTED] if k.lower() in _SECRET_HEADERS else v for k, v in headers.items()}
-
-
-def _scrub_uri(uri: str) -> str:
-    parts = urlsplit(uri)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if not any(_SECRET_PARAM.fullmatch(name) for name, _ in pairs):
-        return uri  # untouched, down to its exact encoding
-    query = urlencode([(n, REDACTED if _SECRET_PARAM.fullmatch(n) else v) for n, v in pairs])
-    return urlunsplit(parts._replace(query=query))
-
-
-def interaction_to_dict(interaction: Interaction) -> dict[str, Any]:
-    """The vcrpy form of one interaction (plus agentsim's chunk timing when it has one).
-
-    Secrets never reach the file (DESIGN §8): credential and cookie headers and key-like query
-    parameters are written as ``REDACTED``.
-    """
-    out: dict[str, Any] = {
-        "request": {
-            "body": _text_or_bytes(interaction.request_body) if interaction.request_body else None,
-            "headers": _scrub_headers(interaction.request_headers),
-            "method": interaction.method,
-            "uri": _scrub_uri(interaction.uri),
-        },
-        "response": {
-            "body": {"string": _text_or_bytes(interaction.response_body)},
-            "headers": _scrub_headers(interaction.response_headers),
-            "status": {"code": interaction.status, "message": interaction.reason},
-        },
-    }
-    if interaction.timing is not None:
-        out["agentsim"] = {"chunks": [_Flow(pair) for pair in interaction.timing]}
-    return out
-
-
-def write_cassette(path: str | Path, interactions: Iterable[Interaction]) -> None:
-    """Write a vcrpy-compatible cassette with agentsim's chunk timing, atomically."""
-    data = {"interactions": [interaction_to_dict(i) for i in interactions], "version": 1}
-    write_text_atomic(path, dump_yaml(data))
+# Writing lives in `_yaml_out` (YAML text, atomic files) and `_writing` (cassettes); the two
+# generic helpers stay importable from here.
+__all__ += ["dump_yaml", "write_text_atomic"]

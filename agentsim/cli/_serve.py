@@ -24,9 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from agentsim.cassettes._scrub import SecretRules
 from agentsim.core._errors import InputError
 from agentsim.serve._http11 import HttpService
-from agentsim.serve._recorder import RecordingProxy
+from agentsim.serve._recorder import RECORD_MODES, RecordingProxy
 from agentsim.serve._server import ScenarioServer
 
 __all__ = ["add_serve_commands", "main", "run_record", "run_serve"]
@@ -92,15 +93,45 @@ def add_serve_commands(subparsers: Any) -> None:
         help="record a provider's streams through a reverse proxy into a cassette",
         description=(
             "Forward every request to --upstream and stream the answers back unbuffered, "
-            "recording each exchange with the arrival time and size of every piece. Ctrl-C "
-            "stops and writes --out, an agentsim cassette (vcrpy-compatible), atomically. "
-            "Credentials (Authorization, x-api-key, api-key, cookies, key-like query "
-            "parameters) are forwarded but never written."
+            "recording each exchange with the arrival time and size of every piece into --out, "
+            "an agentsim cassette (vcrpy-compatible, mode 600), rewritten atomically as each "
+            "exchange finishes. Ctrl-C stops. Credentials (any header, query parameter or JSON "
+            "key named like a key, token, secret, auth, password, signature, cookie or session) "
+            "are forwarded but never written; text shaped like a key is refused. User info in "
+            "--upstream is sent as Basic auth and never printed or written."
         ),
         epilog="Exit status: 0 the cassette was written, 2 bad input or it could not be written.",
     )
     record.add_argument("--upstream", required=True, metavar="URL", help="the provider's base URL")
     record.add_argument("--out", required=True, metavar="CASSETTE", help="cassette file to write")
+    record.add_argument(
+        "--record-mode",
+        choices=RECORD_MODES,
+        default="once",
+        help=(
+            "vcrpy's record modes: once (default: a new cassette only), new_episodes (append "
+            "to an existing one), all (record afresh), none (refused: nothing to record)"
+        ),
+    )
+    record.add_argument(
+        "--allow-fewer",
+        action="store_true",
+        help="with --record-mode all: replace a cassette even by one with fewer interactions",
+    )
+    record.add_argument(
+        "--scrub",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="also scrub headers, query parameters and JSON keys whose whole name matches",
+    )
+    record.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="never scrub names that match (wins over every scrub rule)",
+    )
     record.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     record.add_argument("--port", type=_port, default=8766, help="port (default 8766; 0: any)")
     record.set_defaults(handler=run_record)
@@ -183,17 +214,37 @@ def run_record(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int
         say(f"agentsim: error: {args.out}: cannot write there (no such writable folder)")
         return 2
     try:
-        proxy = RecordingProxy(args.upstream, args.out, host=args.host, port=args.port)
+        proxy = RecordingProxy(
+            args.upstream,
+            args.out,
+            host=args.host,
+            port=args.port,
+            mode=args.record_mode,
+            allow_fewer=args.allow_fewer,
+            rules=SecretRules(scrub=tuple(args.scrub), keep=tuple(args.keep)),
+        )
+    except InputError as exc:
+        say(f"agentsim: error: {exc}")
+        return 2
     except ValueError as exc:
         say(f"agentsim: error: --upstream: {exc}")
         return 2
 
     def banner(url: str) -> str:
-        return f"agentsim: recording {args.upstream} at {url} into {args.out}; Ctrl-C stops"
+        return f"agentsim: recording {proxy.upstream} at {url} into {args.out}; Ctrl-C stops"
 
     if not _serve(proxy, banner, say):
         return 2
-    say(f"wrote {args.out}: {len(proxy.interactions)} interaction(s)")
+    for problem in proxy.problems:
+        say(f"agentsim: warning: {problem}")
+    if proxy.unwritten:
+        say(
+            f"agentsim: error: {args.out} kept as it was: {proxy.unwritten} new interaction(s) "
+            "would replace more old ones (--allow-fewer replaces it)"
+        )
+        return 2
+    kept = proxy.total - proxy.saved
+    say(f"wrote {args.out}: {proxy.total} interaction(s)" + (f" ({kept} kept)" if kept else ""))
     return 0
 
 

@@ -8,11 +8,21 @@ vcrpy YAML plus ``agentsim: {chunks: [[offset, size], ...]}``, which `agentsim r
 
 Choices:
 
-- **Secrets never reach the file.** Writing goes through `write_cassette`, which replaces
-  Authorization, Proxy-Authorization, x-api-key, api-key, x-goog-api-key, Cookie and Set-Cookie
-  headers and key-like query parameters (``key``, ``api_key``, ``token`` ...) by ``REDACTED``,
-  and writes atomically (temporary file + rename): a crash never leaves half a cassette.
-  Credentials are forwarded upstream untouched (the proxy is transparent) and only kept in memory.
+- **Secrets never reach the file.** Writing goes through `write_cassette`, which scrubs by rule
+  (`SecretRules`: any header, query parameter or JSON key whose name looks like a credential,
+  user-supplied `scrub` / `keep` rules on top) and refuses to write text still holding a key
+  shape. Credentials are forwarded upstream untouched (the proxy is transparent) and only kept
+  in memory. An `upstream` URL with user info (``https://user:pass@host``) is sent as HTTP Basic
+  auth (``Authorization: Basic``, unless the client sends its own Authorization), never in the
+  Host header; `display_upstream` is the URL without the password, for messages.
+- **Nothing is lost.** Each exchange is written as soon as it has finished (the whole cassette,
+  atomically and fsynced, mode 0o600), so a ``kill -9`` loses at most the exchanges in flight.
+  Record modes are vcrpy's: ``once`` records a new cassette and refuses an existing one;
+  ``new_episodes`` keeps the existing interactions and appends the new ones; ``all`` records
+  afresh, but never replaces an existing cassette by one with fewer interactions unless
+  `allow_fewer` (until the new recording has as many, the old file stays as it was); ``none``
+  records nothing and is refused (replay with `agentsim serve` / `replay` instead). A session
+  without traffic writes nothing over an existing file.
 - **Bytes as the client reads them.** The proxy asks upstream for ``Accept-Encoding: identity``,
   so recorded sizes and offsets refer to the bytes a client decodes. If upstream compresses
   anyway, the body is recorded decompressed and without timing (the offsets would not fit).
@@ -28,23 +38,42 @@ Choices:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import ssl
 import zlib
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Literal, get_args
+from urllib.parse import unquote, urlsplit
 
 import h11
 
-from agentsim.cassettes._files import Interaction, write_cassette
+from agentsim.cassettes._files import Interaction, load_cassette
+from agentsim.cassettes._scrub import SecretLeakError, SecretRules
+from agentsim.cassettes._writing import cassette_text, write_cassette
 from agentsim.core._chunks import ErrorChunk
+from agentsim.core._errors import InputError
 from agentsim.serve._api_replies import error_reply
 from agentsim.serve._api_requests import _guess_api
 from agentsim.serve._http11 import Exchange, HttpRequest, HttpService
 from agentsim.serve._server import play_reply
 
-__all__ = ["RecordingProxy"]
+__all__ = ["RECORD_MODES", "RecordMode", "RecordingProxy", "display_url"]
+
+RecordMode = Literal["once", "new_episodes", "all", "none"]
+RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
+
+
+def display_url(url: str) -> str:
+    """`url` without the password of its user info: safe to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
 
 _HOP_BY_HOP = frozenset(
     {
@@ -81,20 +110,60 @@ class RecordingProxy(HttpService):
     """
 
     def __init__(
-        self, upstream: str, out: str | Path, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        upstream: str,
+        out: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        mode: RecordMode = "once",
+        allow_fewer: bool = False,
+        rules: SecretRules | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"upstream must be an http:// or https:// URL, got {upstream!r}")
-        self.upstream = upstream
+            shown = display_url(upstream)
+            raise ValueError(f"upstream must be an http:// or https:// URL, got {shown!r}")
+        if mode not in RECORD_MODES:
+            raise ValueError(f"unknown record mode {mode!r}; expected one of {RECORD_MODES}")
+        self.upstream = display_url(upstream)
         self._scheme = parts.scheme
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._netloc = parts.netloc
+        self._netloc = parts.netloc.rpartition("@")[2]  # never the user info
+        self._basic: str | None = None
+        if parts.username is not None or parts.password is not None:
+            pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            self._basic = "Basic " + base64.b64encode(pair.encode()).decode()
         self._prefix = parts.path.rstrip("/")
         self.out = Path(out)
+        self.mode = mode
+        self.allow_fewer = allow_fewer
+        self.rules = rules or SecretRules()
+        self.problems: list[str] = []
         self._slots: list[Interaction | None] = []
+        self._kept, self._existing = self._read_existing()
+        self.saved = 0  # how many of `interactions` the file holds
         super().__init__(host, port)
+
+    def _read_existing(self) -> tuple[tuple[Interaction, ...], int]:
+        """(interactions kept in front of the new ones, how many the file has now)."""
+        if self.mode == "none":
+            raise InputError(
+                "record mode `none` records nothing: replay with `agentsim replay` or "
+                "`agentsim serve` instead",
+                file=str(self.out),
+            )
+        if not self.out.exists():
+            return (), 0
+        if self.mode == "once":
+            raise InputError(
+                "the cassette exists and record mode `once` only records a new one (use "
+                "--record-mode new_episodes to add to it, or all to record it afresh)",
+                file=str(self.out),
+            )
+        existing = load_cassette(self.out).interactions  # bad input: refuse before serving
+        return (existing if self.mode == "new_episodes" else ()), len(existing)
 
     @property
     def interactions(self) -> list[Interaction]:
@@ -102,13 +171,33 @@ class RecordingProxy(HttpService):
         return [x for x in self._slots if x is not None]
 
     async def close(self) -> None:
-        """Stop serving and write the cassette (if it ever started)."""
+        """Stop serving and write what is not written yet (if it ever started)."""
         await super().close()
-        if self.started:
-            self.save()
+        if self.started and not self.out.exists():
+            self.save()  # an empty cassette: the session happened, with no traffic
 
-    def save(self) -> None:
-        write_cassette(self.out, self.interactions)
+    def save(self) -> bool:
+        """Write the kept and the finished exchanges; False (and why, in `problems`) if not."""
+        everything = [*self._kept, *self.interactions]
+        if len(everything) < self._existing and not self.allow_fewer:
+            return False  # the file keeps its interactions until there are as many new ones
+        try:
+            write_cassette(self.out, everything, rules=self.rules)
+        except SecretLeakError as exc:
+            self.problems.append(str(exc))
+            return False
+        self.saved = len(everything) - len(self._kept)
+        return True
+
+    @property
+    def total(self) -> int:
+        """How many interactions the cassette holds (kept and new)."""
+        return len(self._kept) + self.saved
+
+    @property
+    def unwritten(self) -> int:
+        """How many recorded interactions the file does not hold (`all` with fewer)."""
+        return len(self.interactions) - self.saved
 
     async def handle(self, request: HttpRequest, exchange: Exchange) -> None:
         slot = len(self._slots)
@@ -143,6 +232,8 @@ class RecordingProxy(HttpService):
         loop = asyncio.get_running_loop()
         upstream = h11.Connection(h11.CLIENT)
         headers = [(k, v) for k, v in request.headers if k not in _HOP_BY_HOP]
+        if self._basic is not None and not any(k == "authorization" for k, _ in headers):
+            headers.append(("authorization", self._basic))
         head = [("host", self._netloc), *headers, ("accept-encoding", "identity")]
         head += [("content-length", str(len(request.body))), ("connection", "close")]
         writer.write(upstream.send(h11.Request(method=request.method, target=target, headers=head)))
@@ -208,7 +299,7 @@ class RecordingProxy(HttpService):
         request_headers: dict[str, list[str]] = {}
         for name, value in request.headers:
             request_headers.setdefault(name, []).append(value)
-        self._slots[slot] = Interaction(
+        interaction = Interaction(
             method=request.method,
             uri=f"{self._scheme}://{self._netloc}{target}",
             request_headers=request_headers,
@@ -219,3 +310,11 @@ class RecordingProxy(HttpService):
             response_body=body,
             timing=recorded_timing or None,
         )
+        try:
+            cassette_text([interaction], rules=self.rules)
+        except SecretLeakError as exc:
+            where = f"{interaction.method} {self.rules.uri(interaction.uri)}"
+            self.problems.append(f"{where} not recorded: {exc.message}")
+            return
+        self._slots[slot] = interaction
+        self.save()  # durable as soon as it has finished

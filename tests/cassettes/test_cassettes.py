@@ -46,7 +46,7 @@ from agentsim.cassettes._convert import (
     replay_cassette,
     scenario_yaml,
 )
-from agentsim.cassettes._files import Cassette, Interaction, load_cassette, write_cassette
+from agentsim.cassettes._files import Cassette, Interaction, load_cassette
 from agentsim.cassettes._provider import (
     CHUNKINGS,
     CassetteProvider,
@@ -55,6 +55,7 @@ from agentsim.cassettes._provider import (
     split_body,
     stream_items,
 )
+from agentsim.cassettes._writing import write_cassette
 from agentsim.cli._main import main
 from agentsim.scenario._script import Delay
 from agentsim.wire._base import API_NAMES, ApiName
