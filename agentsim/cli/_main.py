@@ -9,9 +9,11 @@ can be piped or redirected on its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette, scenario_yaml
@@ -216,6 +218,17 @@ def _inspect(cassette: Cassette, chunking: Chunking, seed: int, out: TextIO) -> 
                 out.write(f"  {f'{t:9.3f}s  ' if timed else ''}{_chunk_line(item)}\n")
 
 
+def _refuse_overwriting(source: str, output: str) -> None:
+    """`convert X -o X` would destroy the recording it reads: bad input."""
+    with contextlib.suppress(OSError):
+        if Path(output).exists() and Path(output).samefile(source):
+            raise InputError(
+                "refusing to write the scenario over the cassette it is converted from "
+                "(choose another -o)",
+                file=output,
+            )
+
+
 def _cassette_command(args: argparse.Namespace) -> int:
     cassette = load_cassette(args.cassette)
     chunking = check_chunking(args.chunking)
@@ -223,6 +236,7 @@ def _cassette_command(args: argparse.Namespace) -> int:
         _inspect(cassette, chunking, args.seed, sys.stdout)
         return 0
     if args.command == "convert":
+        _refuse_overwriting(args.cassette, args.output)
         text = scenario_yaml(cassette_to_scenario(cassette, chunking=chunking, seed=args.seed))
         try:
             write_text_atomic(args.output, text)

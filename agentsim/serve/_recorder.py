@@ -16,7 +16,8 @@ Choices:
   auth (``Authorization: Basic``, unless the client sends its own Authorization), never in the
   Host header; `display_upstream` is the URL without the password, for messages.
 - **Nothing is lost.** Each exchange is written as soon as it has finished (the whole cassette,
-  atomically and fsynced, mode 0o600), so a ``kill -9`` loses at most the exchanges in flight.
+  atomically and fsynced, mode 0o600), before the client is told the answer ended, so a
+  ``kill -9`` loses at most the exchanges in flight.
   Record modes are vcrpy's: ``once`` records a new cassette and refuses an existing one;
   ``new_episodes`` keeps the existing interactions and appends the new ones; ``all`` records
   afresh, but never replaces an existing cassette by one with fewer interactions unless
@@ -243,6 +244,7 @@ class RecordingProxy(HttpService):
         status, reason, answer_headers = 502, "", list[tuple[str, str]]()
         pieces: list[bytes] = []
         timing: list[tuple[float, int]] = []
+        recorded = False
         try:
             await exchange.race(writer.drain())
             while True:
@@ -265,10 +267,17 @@ class RecordingProxy(HttpService):
                     pieces.append(bytes(event.data))
                     await exchange.send(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    # On disk before the client sees the end: an answer a client has read
+                    # in full is never lost.
+                    self._record(
+                        slot, request, target, status, reason, answer_headers, pieces, timing
+                    )
+                    recorded = True
                     await exchange.end()
                     break
         finally:
-            self._record(slot, request, target, status, reason, answer_headers, pieces, timing)
+            if not recorded:
+                self._record(slot, request, target, status, reason, answer_headers, pieces, timing)
 
     def _record(
         self,
