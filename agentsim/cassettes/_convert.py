@@ -32,7 +32,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agentsim.cassettes._files import Cassette, Interaction, dump_yaml
-from agentsim.cassettes._provider import CassetteProvider, Chunking, decoded_chunks, stream_items
+from agentsim.cassettes._provider import (
+    CassetteProvider,
+    Chunking,
+    check_streams,
+    decoded_chunks,
+    stream_items,
+)
 from agentsim.core._chunks import (
     ToolCallStartChunk,
 )
@@ -231,8 +237,10 @@ def replay_cassette(
     """Run the reference loop (or `loop`) on the recording, on virtual time, with every check.
 
     `problems` holds the provider's deviations: requests beyond the cassette, interactions never
-    requested, bodies that are not a valid stream.
+    requested. A successful streaming answer that is not its API's stream (JSON, HTML, empty,
+    a corrupt event) is bad input: `InputError` before anything runs (`check_streams`).
     """
+    check_streams(cassette)
     scenario = parse_scenario({**cassette_setup(cassette), "requests": []}, file=str(cassette.path))
     provider = CassetteProvider(cassette, chunking=chunking, seed=seed)
     if loop is None:

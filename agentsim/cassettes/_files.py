@@ -40,14 +40,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import yaml
-
 from agentsim.cassettes._yaml_out import dump_yaml, write_text_atomic
 from agentsim.core._errors import InputError
-from agentsim.scenario._yaml_source import format_path, load_positioned_yaml
+from agentsim.scenario._yaml_source import format_path, load_positioned_yaml, load_yaml
 from agentsim.wire._base import ApiName, header
 
-__all__ = ["Cassette", "Interaction", "Timing", "load_cassette"]
+__all__ = ["Cassette", "Interaction", "Timing", "cassette_error", "load_cassette"]
 
 Timing = tuple[tuple[float, int], ...]
 Headers = dict[str, list[str]]
@@ -172,6 +170,17 @@ class Cassette:
         return tuple((i, x) for i, x in enumerate(self.interactions) if not x.replayable)
 
 
+def cassette_error(cassette: Cassette, path: YamlPath, message: str) -> InputError:
+    """An `InputError` at `path` of the cassette's file, with its line when the file still reads
+    as plain YAML text (a gzipped file gets the path alone)."""
+    file = str(cassette.path)
+    try:
+        text = cassette.path.read_text(encoding="utf-8")
+        return load_positioned_yaml(text, file=file).error(path, message)
+    except (OSError, UnicodeDecodeError, InputError):
+        return InputError(message, file=file, path=format_path(path))
+
+
 # -- reading --------------------------------------------------------------------------------------
 
 
@@ -212,12 +221,7 @@ def load_cassette(path: str | Path) -> Cassette:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=file) from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        data = yaml.load(text, Loader=loader)  # a safe loader: plain data and !!binary only
-    except yaml.YAMLError:
-        load_positioned_yaml(text, file=file)  # raises InputError with the position
-        raise InputError("invalid YAML", file=file) from None
+    data = load_yaml(text, file=file)  # safe and bounded: plain data and !!binary only
     return Cassette(Path(path), _Reader(text, file, lines=not compressed).cassette(data))
 
 

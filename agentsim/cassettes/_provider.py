@@ -37,7 +37,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Literal, get_args
 
-from agentsim.cassettes._files import Cassette, Interaction
+from agentsim.cassettes._files import Cassette, Interaction, cassette_error
 from agentsim.core._chunks import Chunk, ErrorChunk, ToolCallStartChunk
 from agentsim.core._errors import InputError
 from agentsim.loop._protocol import ProviderRequest
@@ -50,6 +50,7 @@ __all__ = [
     "CHUNKINGS",
     "CassetteProvider",
     "Chunking",
+    "check_streams",
     "decoded_chunks",
     "split_body",
     "stream_items",
@@ -167,6 +168,52 @@ def stream_items(
         if on_problem is not None:
             on_problem(message)
         yield ErrorChunk("other", message, False, None)
+
+
+def _body_problem(interaction: Interaction) -> str | None:
+    """Why a successful streaming answer's body is not that API's stream, or None."""
+    body = interaction.response_body
+    api = interaction.api
+    expected = (
+        f"a JSON array of {api} responses (Gemini without alt=sse)"
+        if interaction.json_array
+        else f"a server-sent-event stream of {api} events"
+    )
+    start = body.lstrip()[:1]
+    if not body.strip():
+        return f"expected {expected}, got an empty body"
+    if interaction.json_array:
+        return None if start == b"[" else f"expected {expected}, got {_looks_like(start)}"
+    if start in (b"{", b"[", b"<"):
+        return f"expected {expected}, got {_looks_like(start)}"
+    if b"data:" not in body:
+        return f"expected {expected}, got text without a `data:` line"
+    try:
+        decoder = _decoder(interaction)
+        decoder.feed(body)
+        decoder.close()
+    except WireFormatError as exc:
+        return f"expected {expected}: {exc}"
+    return None
+
+
+def _looks_like(start: bytes) -> str:
+    return {b"{": "a JSON document", b"[": "a JSON array", b"<": "HTML or XML"}.get(
+        start, "something else"
+    )
+
+
+def check_streams(cassette: Cassette) -> None:
+    """`InputError` (file, interaction, position, what was expected) for the first streaming
+    interaction whose successful answer is not its API's stream: a recording that cannot be
+    replayed is bad input, not a failed run."""
+    for index, interaction in cassette.replayable:
+        if interaction.status >= 400:
+            continue  # an error answer is a JSON body; its decoder makes an ErrorChunk of it
+        problem = _body_problem(interaction)
+        if problem is not None:
+            at = ("interactions", index, "response", "body", "string")
+            raise cassette_error(cassette, at, f"{interaction.describe()}: {problem}")
 
 
 def decoded_chunks(interaction: Interaction, *, number: int = 0) -> list[Chunk]:

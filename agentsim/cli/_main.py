@@ -18,7 +18,13 @@ from typing import TextIO
 
 from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette, scenario_yaml
 from agentsim.cassettes._files import Cassette, load_cassette, write_text_atomic
-from agentsim.cassettes._provider import CHUNKINGS, Chunking, check_chunking, stream_items
+from agentsim.cassettes._provider import (
+    CHUNKINGS,
+    Chunking,
+    check_chunking,
+    check_streams,
+    stream_items,
+)
 from agentsim.cli._check import add_check_command, run_check
 from agentsim.cli._fuzz import add_fuzz_commands
 from agentsim.cli._serve import add_serve_commands
@@ -233,6 +239,7 @@ def _cassette_command(args: argparse.Namespace) -> int:
     cassette = load_cassette(args.cassette)
     chunking = check_chunking(args.chunking)
     if args.command == "inspect":
+        check_streams(cassette)
         _inspect(cassette, chunking, args.seed, sys.stdout)
         return 0
     if args.command == "convert":

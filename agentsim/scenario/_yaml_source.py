@@ -4,6 +4,15 @@ Validation errors from pydantic come with a field path (``requests[0].chunks[3].
 module maps such a path back to a line and column of the file, so that bad input is reported as
 ``file:line:column: path: what was expected``. Only YAML's safe constructors are used (no tags
 that build Python objects). Duplicate keys, which plain PyYAML silently collapses, are an error.
+
+Bounded (scenarios and cassettes alike): a document is composed into nodes by libyaml's C
+parser when it is there (it keeps every node's position and is ~10x faster than PyYAML's
+pure-Python composer), and the node graph is checked before anything is built: at most
+`MAX_BYTES` of text, `MAX_DEPTH` levels of nesting and `MAX_NODES` nodes once aliases are
+expanded (a 365-byte "billion laughs" alias bomb expands to billions). The check walks the graph
+without recursion and counts each shared node once per use by memo, so it takes time linear in
+the text; a document over a limit is an `InputError` naming where, never a `MemoryError` or
+`RecursionError` traceback.
 """
 
 from __future__ import annotations
@@ -15,9 +24,23 @@ import yaml
 
 from agentsim.core._errors import InputError
 
-__all__ = ["PositionedYAML", "format_path", "load_positioned_yaml"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "PositionedYAML",
+    "compose_bounded",
+    "format_path",
+    "load_positioned_yaml",
+    "load_yaml",
+]
 
 Path = tuple[str | int, ...]
+
+MAX_BYTES = 256 * 1024 * 1024
+MAX_DEPTH = 100
+MAX_NODES = 5_000_000
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -96,21 +119,103 @@ class _Builder:
         return InputError(message, file=self.file, line=mark.line + 1, column=mark.column + 1)
 
 
-def load_positioned_yaml(text: str, *, file: str) -> PositionedYAML:
-    """Parse one YAML document; raises `InputError` with the position of a syntax error."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
+def _syntax_error(exc: yaml.YAMLError, file: str) -> InputError:
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(
+        return InputError(
             f"invalid YAML: {problem}",
             file=file,
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
-        ) from None
+        )
+    return InputError(f"invalid YAML: {exc}", file=file)
+
+
+def _check_bounds(root: yaml.Node, file: str) -> None:
+    """Height and expanded size of the node graph, without recursion; `InputError` over a limit.
+
+    Both are measured once per distinct node (memo by identity), so aliases cost nothing to
+    check however often they are used, while their expansion is what gets counted.
+    """
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (height, expanded size)
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if not done and id(node) in measured:
+            continue  # an alias of a node already measured (or being measured: a cycle)
+        children = _children(node)
+        if not done:
+            measured[id(node)] = (0, 0)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children)
+            continue
+        height = 1 + max((measured[id(c)][0] for c in children), default=0)
+        size = 1 + sum(measured[id(c)][1] for c in children)
+        if size > MAX_NODES:
+            mark = node.start_mark
+            raise InputError(
+                f"the document expands to more than {MAX_NODES:,} values (aliases of aliases?); "
+                "expected plain data",
+                file=file,
+                line=mark.line + 1,
+                column=mark.column + 1,
+            )
+        measured[id(node)] = (height, size)
+    if measured[id(root)][0] > MAX_DEPTH:
+        node = root
+        for _ in range(MAX_DEPTH):  # down the deepest branch to the first level too many
+            node = max(_children(node), key=lambda child: measured[id(child)][0])
+        mark = node.start_mark
+        raise InputError(
+            f"nesting deeper than {MAX_DEPTH} levels; expected a shallower document",
+            file=file,
+            line=mark.line + 1,
+            column=mark.column + 1,
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def compose_bounded(text: str, *, file: str) -> yaml.Node | None:
+    """The node graph of one YAML document, checked against the limits (see the module)."""
+    if len(text) > MAX_BYTES:
+        raise InputError(
+            f"larger than {MAX_BYTES // 2**20} MiB; expected a smaller file", file=file
+        )
+    try:
+        node: yaml.Node | None = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", file=file) from None
+        raise _syntax_error(exc, file) from None
+    except RecursionError:
+        raise InputError(f"nesting deeper than {MAX_DEPTH} levels", file=file) from None
+    if node is not None:
+        _check_bounds(node, file)
+    return node
+
+
+def load_yaml(text: str, *, file: str) -> Any:
+    """Plain data from one YAML document with the safe constructors, bounded (no positions)."""
+    node = compose_bounded(text, file=file)
+    if node is None:
+        return None
+    constructor = _LOADER("")
+    try:
+        return constructor.construct_document(node)
+    except yaml.YAMLError as exc:
+        load_positioned_yaml(text, file=file)  # the positioned builder's own, precise message
+        raise _syntax_error(exc, file) from None
+
+
+def load_positioned_yaml(text: str, *, file: str) -> PositionedYAML:
+    """Parse one YAML document; raises `InputError` with the position of a syntax error."""
+    node = compose_bounded(text, file=file)
     if node is None:
         return PositionedYAML(None, {(): (1, 1)}, file)
     builder = _Builder(file)

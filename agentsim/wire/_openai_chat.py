@@ -165,12 +165,32 @@ class OpenAIChatDecoder(SSEJsonDecoder):
         if reasoning:
             out.append(ReasoningChunk(_str(reasoning, "delta.reasoning")))
         content = delta.get("content")
-        if content:
+        if isinstance(content, list):  # Mistral: content parts, thinking among them
+            for part in content:
+                self._part(part, out)
+        elif content:
             out.append(TextChunk(_str(content, "delta.content")))
         tool_calls = delta.get("tool_calls")
         if tool_calls:
             for fragment in tool_calls:
                 self._fragment(fragment, out)
+
+    def _part(self, part: Any, out: list[Chunk]) -> None:
+        """One content part: ``{type: text, text}`` or ``{type: thinking, thinking: [parts]}``."""
+        if not isinstance(part, dict):
+            raise TypeError(f"delta.content[] is not an object: {part!r}")
+        if part.get("type") == "thinking":
+            inner = part.get("thinking")
+            pieces = inner if isinstance(inner, list) else [{"text": inner}]
+            text = "".join(
+                _str(p.get("text") if isinstance(p, dict) else p, "thinking[].text") for p in pieces
+            )
+            if text:
+                out.append(ReasoningChunk(text))
+            return
+        text = _str(part.get("text"), "delta.content[].text")
+        if text:
+            out.append(TextChunk(text))
 
     def _fragment(self, fragment: dict[str, Any], out: list[Chunk]) -> None:
         wire = _int(fragment.get("index"))
