@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,6 +38,8 @@ from agentsim.cassettes._provider import (
     decoded_chunks,
     stream_items,
 )
+from agentsim.cassettes._requests import _list, _messages, _result_text, _text
+from agentsim.cassettes._runs import describe_run, select_runs
 from agentsim.core._chunks import (
     ToolCallStartChunk,
 )
@@ -54,13 +55,13 @@ from agentsim.scenario._script import (
     scenario_messages,
     scenario_tools,
 )
-from agentsim.wire._base import ApiName
 
 __all__ = [
     "NO_RESULT",
     "cassette_setup",
     "cassette_to_scenario",
     "replay_cassette",
+    "replay_run",
     "scenario_yaml",
 ]
 
@@ -69,55 +70,6 @@ _DEFAULT_DEADLINE = 300.0
 
 
 # -- reading the recorded requests ----------------------------------------------------------------
-
-
-def _text(content: Any) -> str:
-    """The text of a message content: a string, a text part, or a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        text = content.get("text")
-        return text if isinstance(text, str) else ""
-    if isinstance(content, list):
-        return "\n".join(t for t in (_text(part) for part in content) if t)
-    return ""
-
-
-def _result_text(content: Any) -> Any:
-    """A recorded tool result as a tool's return value: its text, else the JSON itself."""
-    if content is None or isinstance(content, str | list):
-        return _text(content)
-    return _text(content) or content
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _messages(api: ApiName, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """(role, content) of every message of a request, in order, for the APIs' layouts."""
-    if api == "gemini":
-        system = body.get("systemInstruction") or body.get("system_instruction")
-        if isinstance(system, dict):
-            yield "system", _list(system.get("parts"))
-        for content in _list(body.get("contents")):
-            if isinstance(content, dict):
-                yield str(content.get("role", "user")), _list(content.get("parts"))
-        return
-    if api == "anthropic":
-        yield "system", body.get("system")
-    if api == "openai-responses":
-        yield "system", body.get("instructions")
-        items = body.get("input")
-        if isinstance(items, str):
-            yield "user", items
-        for item in _list(items):
-            if isinstance(item, dict) and "role" in item:
-                yield str(item["role"]), item.get("content")
-        return
-    for message in _list(body.get("messages")):
-        if isinstance(message, dict):
-            yield str(message.get("role", "")), message.get("content")
 
 
 def _opening(interaction: Interaction) -> tuple[str | None, str]:
@@ -233,8 +185,36 @@ def replay_cassette(
     chunking: Chunking = "recorded",
     seed: int = 0,
     loop: AgentLoop | None = None,
+    run: int | None = None,
 ) -> RunResult:
-    """Run the reference loop (or `loop`) on the recording, on virtual time, with every check.
+    """Replay the cassette run by run (`_runs`): `run` (1-based) replays that run alone.
+
+    With several runs and no `run`, each is replayed (through a fresh reference loop, or
+    `loop`) and the result is the first failing run's (else the last one's), its `problems`
+    holding every run's, each prefixed with ``run N:``: it passes only when every run does.
+    """
+    runs = select_runs(cassette, run)
+    if len(runs) == 1:
+        return replay_run(runs[0], chunking=chunking, seed=seed, loop=loop)
+    results = [replay_run(r, chunking=chunking, seed=seed, loop=loop) for r in runs]
+    problems = tuple(
+        f"{describe_run(r)}: {problem}"
+        for r, result in zip(runs, results, strict=True)
+        for problem in result.problems
+    )
+    chosen = next((result for result in results if not result.passed), results[-1])
+    return replace(chosen, problems=problems)
+
+
+def replay_run(
+    cassette: Cassette,
+    *,
+    chunking: Chunking = "recorded",
+    seed: int = 0,
+    loop: AgentLoop | None = None,
+) -> RunResult:
+    """Run the reference loop (or `loop`) on one run of a recording, on virtual time, with every
+    check.
 
     `problems` holds the provider's deviations: requests beyond the cassette, interactions never
     requested. A successful streaming answer that is not its API's stream (JSON, HTML, empty,
@@ -282,7 +262,10 @@ def _request(interaction: Interaction, chunking: Chunking, seed: int, number: in
 def cassette_to_scenario(
     cassette: Cassette, *, chunking: Chunking = "recorded", seed: int = 0
 ) -> dict[str, Any]:
-    """An editable scenario (YAML-ready data) that replays the cassette's chunks and timing."""
+    """An editable scenario (YAML-ready data) that replays the cassette's chunks and timing.
+
+    The cassette is converted as one run: pass a run of it (`split_runs`) for one scenario per
+    run, as `agentsim convert` does."""
     how = f"chunking: {chunking}" + (f", seed {seed}" if chunking == "random" else "")
     data: dict[str, Any] = {
         "description": f"Converted from the cassette {cassette.path.name} ({how}).",
@@ -292,7 +275,7 @@ def cassette_to_scenario(
             for index, interaction in cassette.replayable
         ],
     }
-    expect = expectation_of(replay_cassette(cassette, chunking=chunking, seed=seed))
+    expect = expectation_of(replay_run(cassette, chunking=chunking, seed=seed))
     if expect is not None:
         data["expect"] = expect
     return data

@@ -35,6 +35,7 @@ import json
 import math
 import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,20 +155,32 @@ class Interaction:
 
 @dataclass(frozen=True, slots=True)
 class Cassette:
-    """A loaded cassette: where it came from and its interactions, in recorded order."""
+    """A loaded cassette: where it came from and its interactions, in recorded order.
+
+    A run of a cassette (`agentsim.cassettes._runs`) is a `Cassette` too, holding some of the
+    file's interactions; `numbers` keeps their indexes in the file (empty: 0, 1, 2 ...), so
+    messages name ``interactions[N]`` as the file counts them.
+    """
 
     path: Path
     interactions: tuple[Interaction, ...]
+    numbers: tuple[int, ...] = ()
+    run: int | None = None  # which run of the file (1-based), when it is one
+
+    def _numbered(self) -> Iterable[tuple[int, Interaction]]:
+        if self.numbers:
+            return zip(self.numbers, self.interactions, strict=True)
+        return enumerate(self.interactions)
 
     @property
     def replayable(self) -> tuple[tuple[int, Interaction], ...]:
         """(index, interaction) of the streaming provider requests: what a replay plays."""
-        return tuple((i, x) for i, x in enumerate(self.interactions) if x.replayable)
+        return tuple((i, x) for i, x in self._numbered() if x.replayable)
 
     @property
     def skipped(self) -> tuple[tuple[int, Interaction], ...]:
         """(index, interaction) of everything else (uploads, MCP, non-streaming calls)."""
-        return tuple((i, x) for i, x in enumerate(self.interactions) if not x.replayable)
+        return tuple((i, x) for i, x in self._numbered() if not x.replayable)
 
 
 def cassette_error(cassette: Cassette, path: YamlPath, message: str) -> InputError:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette, scenario_yaml
+from agentsim.cassettes._convert import cassette_to_scenario, replay_run, scenario_yaml
 from agentsim.cassettes._files import Cassette, load_cassette, write_text_atomic
 from agentsim.cassettes._provider import (
     CHUNKINGS,
@@ -25,6 +25,7 @@ from agentsim.cassettes._provider import (
     check_streams,
     stream_items,
 )
+from agentsim.cassettes._runs import describe_run, select_runs, split_runs
 from agentsim.cli._check import add_check_command, run_check
 from agentsim.cli._fuzz import add_fuzz_commands
 from agentsim.cli._serve import add_serve_commands
@@ -159,7 +160,24 @@ def _format_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    value = _nonnegative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
 def _chunking_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--run",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=(
+            "only run N of the cassette (1-based; a new run starts at each request that does "
+            "not continue the previous one's conversation; default: every run)"
+        ),
+    )
     parser.add_argument(
         "--chunking",
         choices=CHUNKINGS,
@@ -201,9 +219,24 @@ def _chunk_line(chunk: Chunk) -> str:
     )
 
 
-def _inspect(cassette: Cassette, chunking: Chunking, seed: int, out: TextIO) -> None:
-    out.write(f"{cassette.path}: {len(cassette.interactions)} interaction(s)\n")
-    for index, x in enumerate(cassette.interactions):
+def _inspect(
+    cassette: Cassette,
+    runs: Sequence[Cassette],
+    several: bool,
+    chunking: Chunking,
+    seed: int,
+    out: TextIO,
+) -> None:
+    out.write(f"{cassette.path}: {len(cassette.interactions)} interaction(s)")
+    out.write(f", {len(split_runs(cassette))} runs\n" if several else "\n")
+    for run in runs:
+        if several:
+            out.write(f"\n== {describe_run(run)}\n")
+        _inspect_run(run, chunking, seed, out)
+
+
+def _inspect_run(run: Cassette, chunking: Chunking, seed: int, out: TextIO) -> None:
+    for index, x in zip(_numbers(run), run.interactions, strict=True):
         out.write(f"\ninteractions[{index}] {x.describe()}\n")
         streaming = "yes" if x.streaming else "no"
         line = f"  api: {x.api or 'none'}  status: {x.status}  streaming: {streaming}"
@@ -224,6 +257,10 @@ def _inspect(cassette: Cassette, chunking: Chunking, seed: int, out: TextIO) -> 
                 out.write(f"  {f'{t:9.3f}s  ' if timed else ''}{_chunk_line(item)}\n")
 
 
+def _numbers(run: Cassette) -> Sequence[int]:
+    return run.numbers or range(len(run.interactions))
+
+
 def _refuse_overwriting(source: str, output: str) -> None:
     """`convert X -o X` would destroy the recording it reads: bad input."""
     with contextlib.suppress(OSError):
@@ -235,31 +272,54 @@ def _refuse_overwriting(source: str, output: str) -> None:
             )
 
 
+def _run_output(output: str, run: Cassette, runs: int) -> str:
+    """``case.yaml`` for a one-run cassette, else ``case-run2.yaml`` for run 2."""
+    if runs == 1:
+        return output
+    path = Path(output)
+    return str(path.with_name(f"{path.stem}-run{run.run}{path.suffix}"))
+
+
 def _cassette_command(args: argparse.Namespace) -> int:
     cassette = load_cassette(args.cassette)
     chunking = check_chunking(args.chunking)
+    runs = select_runs(cassette, args.run)
+    several = len(split_runs(cassette)) > 1
+    for run in runs:
+        check_streams(run)
     if args.command == "inspect":
-        check_streams(cassette)
-        _inspect(cassette, chunking, args.seed, sys.stdout)
+        _inspect(cassette, runs, several, chunking, args.seed, sys.stdout)
         return 0
     if args.command == "convert":
-        _refuse_overwriting(args.cassette, args.output)
-        text = scenario_yaml(cassette_to_scenario(cassette, chunking=chunking, seed=args.seed))
-        try:
-            write_text_atomic(args.output, text)
-        except OSError as exc:
-            raise InputError(f"cannot write: {exc.strerror}", file=args.output) from None
-        requests = len(cassette.replayable)
-        sys.stderr.write(f"wrote {args.output}: {requests} request(s) from {args.cassette}\n")
+        outputs = [_run_output(args.output, run, len(runs)) for run in runs]
+        for output in outputs:
+            _refuse_overwriting(args.cassette, output)
+        for run, output in zip(runs, outputs, strict=True):
+            text = scenario_yaml(cassette_to_scenario(run, chunking=chunking, seed=args.seed))
+            try:
+                write_text_atomic(output, text)
+            except OSError as exc:
+                raise InputError(f"cannot write: {exc.strerror}", file=output) from None
+            requests = len(run.replayable)
+            which = f" ({describe_run(run)})" if several else ""
+            sys.stderr.write(f"wrote {output}: {requests} request(s) from {args.cassette}{which}\n")
         return 0
-    loop = load_loop(args.loop)() if args.loop is not None else None
-    result = replay_cassette(cassette, chunking=chunking, seed=args.seed, loop=loop)
-    _print_run(result, args.format, sys.stdout, args.sse)
-    sys.stdout.flush()
-    for index, x in cassette.skipped:
-        sys.stderr.write(f"note: interactions[{index}] ({x.describe()}) is not replayed\n")
-    sys.stderr.write(result.report() + "\n")
-    return 0 if result.passed else 1
+    passed = True
+    for run in runs:
+        loop = load_loop(args.loop)() if args.loop is not None else None
+        result = replay_run(run, chunking=chunking, seed=args.seed, loop=loop)
+        if several:
+            sys.stderr.write(f"-- {describe_run(run)}\n")
+        _print_run(result, args.format, sys.stdout, args.sse)
+        sys.stdout.flush()
+        for index, x in run.skipped:
+            sys.stderr.write(f"note: interactions[{index}] ({x.describe()}) is not replayed\n")
+        sys.stderr.write(result.report() + "\n")
+        passed = passed and result.passed
+    if several and len(runs) > 1:
+        verdict = "PASS" if passed else "FAIL"
+        sys.stderr.write(f"{len(runs)} runs: {verdict}\n")
+    return 0 if passed else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

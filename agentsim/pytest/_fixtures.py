@@ -45,6 +45,7 @@ class AgentsimReplay(Protocol):
         loop: LoopSpec | None = None,
         chunking: Chunking = "recorded",
         seed: int | None = None,
+        run: int | None = None,
     ) -> RunResult: ...
 
 
@@ -99,7 +100,8 @@ def agentsim_replay(
     """Replay a cassette through the loop under test (or `loop`); returns its `RunResult`.
 
     Its tools answer with the results the recording sent back; `problems` lists the requests
-    beyond the recording and the interactions never requested.
+    beyond the recording and the interactions never requested. A cassette holding several runs
+    replays run by run (`run=N` picks one; see `replay_cassette`).
     """
 
     def replay(
@@ -108,6 +110,7 @@ def agentsim_replay(
         loop: LoopSpec | None = None,
         chunking: Chunking = "recorded",
         seed: int | None = None,
+        run: int | None = None,
     ) -> RunResult:
         if not isinstance(cassette, Cassette):
             cassette = load_cassette(_resolve(cassette, request))
@@ -118,6 +121,7 @@ def agentsim_replay(
             chunking=chunking,
             seed=chosen or 0,
             loop=factory() if factory is not None else None,
+            run=run,
         )
 
     return replay

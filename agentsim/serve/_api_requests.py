@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from agentsim.cassettes._convert import _text
 from agentsim.cassettes._files import _api_of
+from agentsim.cassettes._requests import _text
 from agentsim.core._chunks import ErrorKind
 from agentsim.core._history import (
     AssistantMessage,

@@ -56,6 +56,7 @@ from agentsim.cassettes._provider import (
     split_body,
     stream_items,
 )
+from agentsim.cassettes._runs import split_runs
 from agentsim.cassettes._writing import write_cassette
 from agentsim.cli._main import main
 from agentsim.scenario._script import Delay
@@ -197,11 +198,12 @@ def test_corpus_cassette_replays_with_invariants(path: Path) -> None:
     loaded = load_cassette(path)
     if not loaded.replayable:
         pytest.skip("no streaming provider interaction in this cassette (uploads, MCP only)")
-    replayed = replay_cassette(loaded)  # recorded errors are provider errors, never exceptions
-    assert replayed.violations == (), replayed.report()
-    assert replayed.outcome is not None
-    scenario = parse_scenario(cassette_to_scenario(loaded), file=str(path))
-    assert run_scenario(scenario).events == replayed.events
+    for run in split_runs(loaded):  # recorded errors are provider errors, never exceptions
+        replayed = replay_cassette(run)
+        assert replayed.violations == (), replayed.report()
+        assert replayed.outcome is not None
+        scenario = parse_scenario(cassette_to_scenario(run), file=str(path))
+        assert run_scenario(scenario).events == replayed.events
 
 
 def corpus_sample() -> list[Interaction]:
@@ -681,12 +683,19 @@ def test_error_status_then_retry_and_tool_results_from_the_next_request(tmp_path
             }
         ],
     }
+    later_request = {  # the same conversation, one turn on (so the same run)
+        **result_request,
+        "messages": [
+            *result_request["messages"],
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": "o"}]},
+        ],
+    }
     loaded = cassette(
         tmp_path,
         overloaded,
         stream("anthropic", call("toolu_1")),
         stream("anthropic", call("toolu_9", "other"), request=result_request),
-        stream("anthropic", answer("done"), request=result_request),
+        stream("anthropic", answer("done"), request=later_request),
     )
     data = cassette_to_scenario(loaded)
     assert data["tools"] == {"lookup": {"result": "42"}, "other": {"result": NO_RESULT}}
