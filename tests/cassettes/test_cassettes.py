@@ -668,7 +668,7 @@ def test_error_status_then_retry_and_tool_results_from_the_next_request(tmp_path
         response_headers={"content-type": ["text/event-stream"]},
         response_body=b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
     )
-    result_request = {
+    result_request: dict[str, Any] = {
         "system": [{"type": "text", "text": "Be brief."}],
         "messages": [
             {
@@ -683,12 +683,10 @@ def test_error_status_then_retry_and_tool_results_from_the_next_request(tmp_path
             }
         ],
     }
+    turn = {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": "o"}]}
     later_request = {  # the same conversation, one turn on (so the same run)
         **result_request,
-        "messages": [
-            *result_request["messages"],
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": "o"}]},
-        ],
+        "messages": [*result_request["messages"], turn],
     }
     loaded = cassette(
         tmp_path,
