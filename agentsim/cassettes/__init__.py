@@ -1,9 +1,12 @@
 """Cassettes: recorded provider traffic (vcrpy YAML and the layouts other tools write), replayed
 chunk by chunk with its timing, and converted to editable scenarios.
 
-`_files` reads and writes cassettes (bounded, safe YAML); `_provider` is `CassetteProvider`, which
-replays a recording through any loop with a chunking policy; `_convert` replays a cassette through
-a loop and turns it into a scenario. The recording proxy is an HTTP server, so it is in `serve`.
+`_files` reads cassettes (bounded, safe YAML); `_writing` writes agentsim's own (scrubbed by
+`_scrub`'s rules, mode 600, durably, through `_yaml_out`); `_provider` is `CassetteProvider`,
+which replays a recording through any loop with a chunking policy; `_requests` reads the
+recorded requests' conversations, `_runs` splits a cassette into runs by them; `_convert`
+replays a run through a loop and turns it into a scenario. The recording proxy is an HTTP
+server, so it is in `serve`.
 
 May import: core, loop, check, scenario, wire, sse, harness. Must not import: serving, adapters,
 fuzzing, pytest or the CLI.

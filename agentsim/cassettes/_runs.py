@@ -29,7 +29,6 @@ from agentsim.core._errors import InputError
 __all__ = ["describe_run", "select_runs", "split_runs"]
 
 
-
 def _conversation(messages: tuple[tuple[str, str], ...]) -> bool:
     return any(role != "system" for role, _ in messages)
 

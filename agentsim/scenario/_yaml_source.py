@@ -139,19 +139,29 @@ def _check_bounds(root: yaml.Node, file: str) -> None:
     check however often they are used, while their expansion is what gets counted.
     """
     measured: dict[int, tuple[int, int]] = {}  # id(node) -> (height, expanded size)
+    scalar = yaml.ScalarNode
+    if isinstance(root, scalar):
+        return
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
-        if not done and id(node) in measured:
-            continue  # an alias of a node already measured (or being measured: a cycle)
-        children = _children(node)
         if not done:
+            if id(node) in measured:
+                continue  # an alias of a node already measured (or being measured: a cycle)
             measured[id(node)] = (0, 0)
             stack.append((node, True))
-            stack.extend((child, False) for child in children)
+            stack.extend((c, False) for c in _children(node) if c.__class__ is not scalar)
             continue
-        height = 1 + max((measured[id(c)][0] for c in children), default=0)
-        size = 1 + sum(measured[id(c)][1] for c in children)
+        height, size = 1, 1
+        for child in _children(node):
+            if child.__class__ is scalar:
+                size += 1
+                height = max(height, 2)
+            else:
+                h, n = measured[id(child)]
+                size += n
+                if h >= height:
+                    height = h + 1
         if size > MAX_NODES:
             mark = node.start_mark
             raise InputError(
@@ -165,7 +175,7 @@ def _check_bounds(root: yaml.Node, file: str) -> None:
     if measured[id(root)][0] > MAX_DEPTH:
         node = root
         for _ in range(MAX_DEPTH):  # down the deepest branch to the first level too many
-            node = max(_children(node), key=lambda child: measured[id(child)][0])
+            node = max(_children(node), key=lambda child: measured.get(id(child), (1, 1))[0])
         mark = node.start_mark
         raise InputError(
             f"nesting deeper than {MAX_DEPTH} levels; expected a shallower document",

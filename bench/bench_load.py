@@ -1,0 +1,77 @@
+"""Loading a scenario converted from a long recording: chunk items per second for load + run,
+and the load time as a ratio to `yaml.safe_load` of the same file (the ratio is what to compare
+across machines).
+
+The scenario is what `agentsim convert` writes for a long streamed answer: one request holding
+N text chunks, each with a small recorded delay. Load is `load_scenario` (bounded YAML with
+positions through libyaml's composer, then validation); run is the reference loop on it.
+
+    python bench/bench_load.py [--items N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from agentsim import run_scenario
+from agentsim.cassettes._convert import scenario_yaml
+from agentsim.scenario._schema import load_scenario
+
+
+def scenario_text(items: int) -> str:
+    chunks: list[dict[str, object]] = [
+        {"delay": 0.001, "text": f"word{i} "} if i % 3 == 0 else {"text": f"word{i} "}
+        for i in range(items)
+    ]
+    chunks.append({"finish": "stop"})
+    data = {
+        "description": "Converted from a long recording.",
+        "input": "Tell me a long story.",
+        "requests": [{"chunks": chunks}],
+    }
+    return scenario_yaml(data)
+
+
+def best(seconds: list[float]) -> float:
+    return min(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "long.yaml"
+        path.write_text(scenario_text(args.items))
+        text = path.read_text()
+        baseline, loads, totals = [], [], []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            yaml.safe_load(text)
+            baseline.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            scenario = load_scenario(path)
+            loaded = time.perf_counter()
+            result = run_scenario(scenario)
+            done = time.perf_counter()
+            assert result.passed, result.report()
+            loads.append(loaded - start)
+            totals.append(done - start)
+    print(f"{args.items} chunk items, {len(text) / 1e6:.2f} MB of YAML")
+    print(f"yaml.safe_load (pure Python)  {best(baseline) * 1e3:8.1f} ms")
+    print(
+        f"load_scenario                 {best(loads) * 1e3:8.1f} ms  "
+        f"({best(loads) / best(baseline):.2f}x yaml.safe_load)"
+    )
+    rate = args.items / best(totals)
+    print(f"load + run                    {best(totals) * 1e3:8.1f} ms  {rate:,.0f} chunk items/s")
+
+
+if __name__ == "__main__":
+    main()
