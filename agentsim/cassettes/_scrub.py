@@ -14,7 +14,8 @@ A list of known header names always misses the next one (``X-Auth-Token``,
   other numbers are never secrets), and a name with a counting word (count, limit, budget,
   usage, details, logprob) is kept. Model blobs a replay needs are kept too: Gemini's
   ``thoughtSignature`` and the ``signature`` of an Anthropic thinking block (a mapping whose
-  ``type`` is thinking / signature_delta), and each field name under a JSON-schema
+  ``type`` is thinking / signature_delta), the ``token`` of a logprobs entry (a mapping with a
+  ``logprob``), and each field name under a JSON-schema
   ``properties`` (a tool spec's parameter names are not values).
 - A credential name over a mapping or list scrubs every text inside it.
 - Users add rules (`SecretRules.scrub`: more names, as case-insensitive regular expressions
@@ -186,12 +187,12 @@ class SecretRules:
         """`value` with the text under credential names replaced (a new object)."""
         if isinstance(value, dict):
             thinking = value.get("type") in _THINKING_TYPES
+            logprob = "logprob" in value  # OpenAI logprobs: {token, logprob, bytes}
             out: dict[Any, Any] = {}
             for key, item in value.items():
                 name = str(key)
-                secret = tainted or (
-                    (not schema and self.secret(name)) and not (thinking and name == "signature")
-                )
+                blob = (thinking and name == "signature") or (logprob and name == "token")
+                secret = tainted or (not schema and not blob and self.secret(name))
                 out[key] = self.json(item, tainted=secret, schema=name == "properties")
             return out
         if isinstance(value, list):

@@ -222,6 +222,7 @@ def test_json_scrubbing_keeps_numbers_and_model_blobs() -> None:
     assert scrubbed["token"] == 12
     assert scrubbed["session_id"] == "kept-by-rule"
     assert scrubbed["content"] == data["content"]
+    assert scrubbed["logprobs"] == data["logprobs"]
     assert scrubbed["auth"] == {"nested": ["REDACTED", {"deeper": "REDACTED"}], "n": 1}
 
 
