@@ -203,6 +203,9 @@ __all__ = [
 _FROM_LAYERS = {
     "API_NAMES": "agentsim.wire",
     "ApiName": "agentsim.wire",
+    "asgi_loop": "agentsim.adapters",
+    "intercept": "agentsim.serve",
+    "sse_loop": "agentsim.adapters",
     "Cassette": "agentsim.cassettes",
     "CassetteProvider": "agentsim.cassettes",
     "DIALECT_NAMES": "agentsim.sse",

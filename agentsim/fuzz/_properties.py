@@ -155,6 +155,10 @@ class _Recorded:
     def outcome(self) -> TerminalEvent | None:
         return getattr(self.run, "outcome", None)
 
+    @property
+    def violations(self) -> Sequence[Violation]:
+        return tuple(getattr(self.run, "violations", ()))
+
     async def aclose(self) -> None:
         await self._iterator.aclose()
         await self.run.aclose()

@@ -136,7 +136,9 @@ async def run_loop(
         dropped=dropped,
         initial_messages=len(request.messages),
     )
-    return replace(result, violations=tuple(check_trace(result.trace)))
+    # A run may report violations of its own (an adapter's dialect rules, S2): judged alongside.
+    own = tuple(getattr(run, "violations", ()))
+    return replace(result, violations=tuple(check_trace(result.trace)) + own)
 
 
 def _is_terminal(event: AgentEvent) -> bool:
