@@ -22,6 +22,10 @@ both behave the same:
   reasoning when ``reasoning`` is a declared feature, and the calls it completed). Tool-call
   arguments equal as JSON to what the transcript showed are written as the transcript showed
   them: SDKs re-serialise parsed arguments, which is not the code's doing.
+- **Randomness.** The SDKs draw retry jitter from the global `random`; it is seeded from the run's
+  seed when the run starts, so that one seed replays the same run.
+- **A run that did not complete** is left resumable, as the reference loop leaves it: the last
+  response's calls without a result get an error result (the code never got to answer them).
 - **Dialect rules (S2)** are checked on a transcript that ran to its end (a disconnected one is
   cut short by the client, not by the code); violations, and a transcript that cannot be read,
   are the run's `violations`, which the harness adds to the invariants'.
@@ -32,12 +36,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import random
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from agentsim.check._invariants import Violation
+from agentsim.check._invariants import Violation, _expected_messages
 from agentsim.core._chunks import (
     Chunk,
     ReasoningChunk,
@@ -64,6 +69,7 @@ from agentsim.core._history import (
     ReasoningBlock,
     TextBlock,
     ToolCallBlock,
+    ToolResultMessage,
     UserMessage,
 )
 from agentsim.core._runtime import Runtime
@@ -151,6 +157,8 @@ class AdapterRun:
         self.features = features
         self.interception = Interception(provider, base_urls=base_urls, ambient=False)
         self.run_id = runtime.ids.new("run")
+        # SDKs draw retry jitter from the global `random`: seeded per run, so a seed replays.
+        random.seed(f"agentsim-adapter:{runtime.seed}")
         self.events: list[AgentEvent] = []
         self.violations: list[Violation] = []
         self.transcript = b""
@@ -302,12 +310,30 @@ class AdapterRun:
             (i for i, m in enumerate(last.messages) if isinstance(m, UserMessage)), -1
         )
         later = list(last.messages[first_user + 1 :])
-        response = _assistant(chunks)
-        if response is not None:
-            later.append(response)
+        expected = _expected_messages(self.events)
+        if self.disconnected:  # what the code made of a response cut short, the client saw
+            said = sum(isinstance(m, AssistantMessage) for m in later)
+            later.extend(expected[said:])
+        else:
+            response = _assistant(chunks)
+            if response is not None:
+                later.append(response)
         keep_reasoning = self.features is None or "reasoning" in self.features
         shown = {e.call_id: e.arguments for e in self.events if isinstance(e, ToolCallCompleted)}
-        return start + tuple(_as_shown(m, shown, keep_reasoning) for m in later)
+        out: list[Message] = []
+        k = 0
+        for message in later:
+            message = _as_shown(message, shown, keep_reasoning)
+            if isinstance(message, AssistantMessage):
+                if not any(_said(b) for b in message.blocks):
+                    continue  # nothing said (or only reasoning the code does not claim to show)
+                if k < len(expected) and _canonical(message) == _canonical(expected[k]):
+                    message = expected[k]  # the same content; the order is the API's layout
+                k += 1
+            out.append(message)
+        if not isinstance(self.outcome, RunCompleted):
+            out.extend(_sealed(out))
+        return start + tuple(out)
 
 
 def _may_be_undetected(exc: TranscriptError) -> bool:
@@ -346,6 +372,35 @@ def _assistant(chunks: Sequence[Chunk]) -> AssistantMessage | None:
             text = "".join(run[1])
             blocks.append(TextBlock(text) if run[0] == "text" else ReasoningBlock(text))
     return AssistantMessage(tuple(blocks)) if blocks else None
+
+
+def _sealed(messages: Sequence[Message]) -> list[Message]:
+    """Results for the last response's calls that have none: a run that did not complete is
+    left resumable, as the reference loop leaves it (H2); the code never got to answer them."""
+    last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "assistant"), -1)
+    if last < 0:
+        return []
+    message = messages[last]
+    assert isinstance(message, AssistantMessage)
+    answered = {m.call_id for m in messages[last + 1 :] if isinstance(m, ToolResultMessage)}
+    why = "no result: the run ended before this call's result came"
+    return [
+        ToolResultMessage(call.call_id, why, True)
+        for call in message.tool_calls
+        if call.call_id not in answered
+    ]
+
+
+def _said(block: Block) -> bool:
+    return not isinstance(block, TextBlock | ReasoningBlock) or bool(block.text)
+
+
+def _canonical(message: AssistantMessage) -> tuple[str, str, tuple[ToolCallBlock, ...]]:
+    """What every API's layout keeps of an assistant message: its text, its reasoning, its calls
+    in order (Chat Completions, for one, puts all text before all calls)."""
+    text = "".join(b.text for b in message.blocks if isinstance(b, TextBlock))
+    thought = "".join(b.text for b in message.blocks if isinstance(b, ReasoningBlock))
+    return text, thought, message.tool_calls
 
 
 def _json_equal(a: str, b: str) -> bool:
