@@ -27,6 +27,9 @@ Choices:
   `ProviderRequest`; its chunks are pulled on the loop's clock, but since the wire encoders work
   on whole responses, the answer is delivered when its stream ends (scripted sources are
   delivered at their exact offsets).
+- **What the API cannot say is not said.** Anthropic and Gemini always send a call's arguments
+  as a JSON object; a generated response whose arguments are not one is answered with a 500 in
+  the API's shape and recorded as a script problem (not the code's failure).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import importlib
+import json
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterable
@@ -42,7 +46,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from agentsim.core._chunks import Chunk, ErrorChunk
+from agentsim.core._chunks import Chunk, ErrorChunk, ToolCallArgsChunk, ToolCallStartChunk
 from agentsim.core._history import Message
 from agentsim.core._tools import ToolSpec
 from agentsim.loop._protocol import Provider, ProviderError, ProviderRequest
@@ -193,8 +197,13 @@ class _ProviderTransport(ScenarioTransport):
         reply = self._render(call, items)
         return await self._deliver(request, reply)
 
-    @staticmethod
-    def _render(call: ApiCall, items: list[StreamItem]) -> Reply:
+    def _render(self, call: ApiCall, items: list[StreamItem]) -> Reply:
+        unsendable = _unsendable(call.api, items)
+        if unsendable is not None:
+            problem = f"the response cannot be sent as {call.api}: {unsendable}"
+            if isinstance(self.provider, ScriptedProvider):
+                self.provider.problems.append(problem)
+            return error_reply(call.api, ErrorChunk("server", f"agentsim: {problem}", False, 500))
         try:
             return scripted_reply(call.api, items, stream=call.stream, array=call.array)
         except ValueError as exc:
@@ -244,6 +253,30 @@ class _ProviderTransport(ScenarioTransport):
     def _timeout(request: Any) -> float | None:
         value = (request.extensions.get("timeout") or {}).get("read")
         return None if value is None else float(value)
+
+
+def _unsendable(api: str, items: list[StreamItem]) -> str | None:
+    """Why `api` cannot carry these chunks, if it cannot: Anthropic and Gemini send a call's
+    arguments as a JSON object (whole, or in fragments that always add up to one)."""
+    if api not in ("anthropic", "gemini"):
+        return None
+    args: dict[int, list[str]] = {}
+    for item in items:
+        if isinstance(item, ToolCallStartChunk):
+            args[item.index] = []
+        elif isinstance(item, ToolCallArgsChunk) and item.index in args:
+            args[item.index].append(item.delta)
+    for pieces in args.values():
+        text = "".join(pieces)
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            return f"tool-call arguments {text[:40]!r} are not a JSON object"
+    return None
 
 
 def _module_of(request: Any) -> Any:

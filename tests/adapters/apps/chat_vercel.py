@@ -105,11 +105,9 @@ async def chat_stream(text: str) -> AsyncIterator[str]:
                                 "toolName": slot["name"],
                             }
                         )
-                        first = True
-                    else:
-                        first = False
                     piece = call.function.arguments if call.function else None
                     if piece:
+                        first = not slot["args"]
                         slot["args"] += piece
                         if not (first and "drop_first_fragment" in BUGS):
                             yield sse(
