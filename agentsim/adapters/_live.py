@@ -310,13 +310,14 @@ class AdapterRun:
     def history(self) -> tuple[Message, ...]:
         asked = self.interception.requests
         start = tuple(self.request.messages)
-        if not asked:
-            return start
-        last, chunks = asked[-1]
-        first_user = next(
-            (i for i, m in enumerate(last.messages) if isinstance(m, UserMessage)), -1
-        )
-        later = list(last.messages[first_user + 1 :])
+        later: list[Message] = []
+        chunks: Sequence[Chunk] = ()
+        if asked:
+            last, chunks = asked[-1]
+            first_user = next(
+                (i for i, m in enumerate(last.messages) if isinstance(m, UserMessage)), -1
+            )
+            later = list(last.messages[first_user + 1 :])
         expected = _expected_messages(self.events)
         if self.disconnected:  # what the code made of a response cut short, the client saw
             said = sum(isinstance(m, AssistantMessage) for m in later)
