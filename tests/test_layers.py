@@ -137,7 +137,13 @@ def test_no_import_circle() -> None:
             visit(module)
 
 
-LAYER_FACES = ("agentsim.wire", "agentsim.sse", "agentsim.cassettes", "agentsim.serve")
+LAYER_FACES = (
+    "agentsim.wire",
+    "agentsim.sse",
+    "agentsim.cassettes",
+    "agentsim.serve",
+    "agentsim.adapters",
+)
 
 
 @pytest.mark.parametrize("face", ["agentsim", *LAYER_FACES, "agentsim.invariants"])
