@@ -35,6 +35,7 @@ both behave the same:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import random
@@ -299,10 +300,8 @@ class AdapterRun:
             )
         if self.dialect is None or not self.transcript.strip():
             return
-        try:
+        with contextlib.suppress(TranscriptError):  # unreadable: reported by the decoding
             self.violations.extend(dialect_rules(self.transcript, self.dialect))
-        except TranscriptError:
-            pass  # already reported by the decoding
 
     # -- the history ------------------------------------------------------------------------------
 
@@ -385,7 +384,9 @@ def _assistant(chunks: Sequence[Chunk]) -> AssistantMessage | None:
 def _sealed(messages: Sequence[Message]) -> list[Message]:
     """Results for the last response's calls that have none: a run that did not complete is
     left resumable, as the reference loop leaves it (H2); the code never got to answer them."""
-    last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "assistant"), -1)
+    last = next(
+        (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "assistant"), -1
+    )
     if last < 0:
         return []
     message = messages[last]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from agentsim.adapters._live import AdapterRun, Producer, input_text
 from agentsim.core._chunks import FinishChunk, TextChunk
@@ -137,8 +137,10 @@ class _GeneratorProducer(Producer):
     async def body(self) -> None:
         stream = self.fn(self.text)
         if not hasattr(stream, "__aiter__"):
-            raise TypeError(f"sse_loop: the function returned {type(stream).__name__}, not an "
-                            "async iterator of SSE bytes or str")
+            raise TypeError(
+                f"sse_loop: the function returned {type(stream).__name__}, not an "
+                "async iterator of SSE bytes or str"
+            )
         try:
             async for piece in stream:
                 if self.disconnected.is_set():
@@ -173,14 +175,17 @@ class AdapterLoop:
         what: str,
     ) -> None:
         if api not in API_NAMES:
-            raise InputError(f"unknown provider API {api!r}; expected one of {', '.join(API_NAMES)}")
+            raise InputError(
+                f"unknown provider API {api!r}; expected one of {', '.join(API_NAMES)}"
+            )
         if dialect != "auto" and dialect not in DIALECT_NAMES:
             raise InputError(
-                f"unknown SSE dialect {dialect!r}; expected auto or one of {', '.join(DIALECT_NAMES)}"
+                f"unknown SSE dialect {dialect!r}; expected auto or one of "
+                + ", ".join(DIALECT_NAMES)
             )
         self._make = make
-        self.api: ApiName = api  # type: ignore[assignment]
-        self.dialect: DialectName | None = None if dialect == "auto" else dialect  # type: ignore[assignment]
+        self.api: ApiName = api  # checked above
+        self.dialect = None if dialect == "auto" else cast(DialectName, dialect)
         self.features: frozenset[Feature] | None = (
             None if features is None else parse_features(features)
         )

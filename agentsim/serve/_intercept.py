@@ -65,7 +65,7 @@ _ACTIVE: contextvars.ContextVar[_Answerer | None] = contextvars.ContextVar(
 )
 _STACK: list[_Answerer] = []
 _LOCK = threading.Lock()
-_INSTALLED: dict[str, tuple[type, Any, type, Any]] = {}
+_INSTALLED: dict[str, tuple[Any, Any, Any, Any]] = {}
 _USERS = 0
 
 
@@ -119,7 +119,8 @@ def _install() -> None:
                 module = importlib.import_module(name)
             except ImportError:
                 continue
-            sync_cls, async_cls = module.HTTPTransport, module.AsyncHTTPTransport
+            sync_cls: Any = module.HTTPTransport
+            async_cls: Any = module.AsyncHTTPTransport
             sync_orig, async_orig = sync_cls.handle_request, async_cls.handle_async_request
             _INSTALLED[name] = (sync_cls, sync_orig, async_cls, async_orig)
 
@@ -189,9 +190,9 @@ class _ProviderTransport(ScenarioTransport):
             return await self._scripted(request, call, asked, self.provider, received)
         items: list[StreamItem] = []
         try:
-            async for chunk in self.provider.stream(asked):
-                items.append(chunk)
-                received.append(chunk)
+            async for piece in self.provider.stream(asked):
+                items.append(piece)
+                received.append(piece)
         except ProviderError as exc:
             items.append(ErrorChunk(exc.kind, str(exc), exc.retryable, exc.status))
         reply = self._render(call, items)
@@ -207,7 +208,9 @@ class _ProviderTransport(ScenarioTransport):
         try:
             return scripted_reply(call.api, items, stream=call.stream, array=call.array)
         except ValueError as exc:
-            error = ErrorChunk("server", f"agentsim: cannot answer as {call.api}: {exc}", False, 500)
+            error = ErrorChunk(
+                "server", f"agentsim: cannot answer as {call.api}: {exc}", False, 500
+            )
             return error_reply(call.api, error)
 
     async def _scripted(

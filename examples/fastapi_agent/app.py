@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 client = openai.AsyncOpenAI()
 MODEL = "gpt-4o-mini"
-TOOLS = [
+TOOLS: list[Any] = [
     {
         "type": "function",
         "function": {
@@ -43,7 +43,7 @@ def order_status(arguments: str) -> dict[str, Any]:
     try:
         order = json.loads(arguments or "{}").get("order_id", "?")
     except (json.JSONDecodeError, AttributeError):
-        return {"error": "expected arguments like {\"order_id\": \"A1\"}"}
+        return {"error": 'expected arguments like {"order_id": "A1"}'}
     return {"order_id": order, "status": "shipped"}
 
 
@@ -52,7 +52,7 @@ def part(data: dict[str, Any]) -> str:
 
 
 async def answer(text: str, *, forget_results: bool) -> AsyncIterator[str]:
-    messages: list[dict[str, Any]] = [
+    messages: list[Any] = [
         {"role": "system", "content": "You help customers with their orders."},
         {"role": "user", "content": text},
     ]
@@ -96,22 +96,32 @@ async def answer(text: str, *, forget_results: bool) -> AsyncIterator[str]:
                     "role": "assistant",
                     "content": said or None,
                     "tool_calls": [
-                        {"id": c["id"], "type": "function",
-                         "function": {"name": c["name"], "arguments": c["args"]}}
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["args"]},
+                        }
                         for c in calls.values()
                     ],
                 }
             )
             for c in calls.values():
-                yield part({"type": "tool-input-available", "toolCallId": c["id"],
-                            "toolName": c["name"], "input": c["args"]})
+                yield part(
+                    {
+                        "type": "tool-input-available",
+                        "toolCallId": c["id"],
+                        "toolName": c["name"],
+                        "input": c["args"],
+                    }
+                )
                 result = (
                     order_status(c["args"])
                     if c["name"] == "order_status"
                     else {"error": f"no tool named {c['name']}"}
                 )
-                yield part({"type": "tool-output-available", "toolCallId": c["id"],
-                            "output": result})
+                yield part(
+                    {"type": "tool-output-available", "toolCallId": c["id"], "output": result}
+                )
                 if not forget_results:
                     messages.append(
                         {"role": "tool", "tool_call_id": c["id"], "content": json.dumps(result)}

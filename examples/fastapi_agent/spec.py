@@ -1,7 +1,8 @@
 """The loop spec: the app as agentsim sees it (`agentsim fuzz --loop spec:loop`)."""
 
-from agentsim.adapters import asgi_loop
 from app import app, make_app
+
+from agentsim.adapters import asgi_loop
 
 loop = asgi_loop(
     app,

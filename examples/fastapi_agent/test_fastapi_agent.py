@@ -21,7 +21,10 @@ from agentsim.testing import AgentsimRun
 
 
 def _default_steps(data: dict[str, Any]) -> dict[str, Any]:
-    return {**data, "options": {k: v for k, v in data.get("options", {}).items() if k != "max_steps"}}
+    return {
+        **data,
+        "options": {k: v for k, v in data.get("options", {}).items() if k != "max_steps"},
+    }
 
 
 CLAIMED: st.SearchStrategy[dict[str, Any]] = scenarios(

@@ -47,7 +47,8 @@ def test_sdk_clients_made_before_the_intercept_are_answered(api: str, stream: bo
     with agentsim.intercept(scenario()) as seen:
         turns, elapsed = _virtual(main())
     assert turns == EXPECTED
-    assert seen.playback is not None and seen.playback.passed, seen.playback.report()
+    assert seen.playback is not None
+    assert seen.playback.passed, seen.playback.report()
     assert [call.api for call in seen.calls] == [api, api]
     assert elapsed == pytest.approx(SCRIPTED_DELAY)
 

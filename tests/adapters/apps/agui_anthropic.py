@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 client = anthropic.AsyncAnthropic()
 BUGS: set[str] = set(filter(None, os.environ.get("AGUI_APP_BUGS", "").split(",")))
-TOOLS = [
+TOOLS: list[Any] = [
     {
         "name": "lookup",
         "description": "Look something up",
@@ -58,7 +58,7 @@ def run_tool(name: str, args: Any) -> str:
 async def agent(text: str) -> AsyncIterator[str]:
     encoder = EventEncoder()
     thread, run = uuid.uuid4().hex, uuid.uuid4().hex
-    messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
+    messages: list[Any] = [{"role": "user", "content": text}]
     yield encoder.encode(RunStartedEvent(thread_id=thread, run_id=run))
     try:
         for _ in range(8):

@@ -19,7 +19,7 @@ client = openai.AsyncOpenAI()
 app = FastAPI()
 BUGS: set[str] = set(filter(None, os.environ.get("CHAT_APP_BUGS", "").split(",")))
 
-TOOLS = [
+TOOLS: list[Any] = [
     {
         "type": "function",
         "function": {
@@ -66,7 +66,7 @@ def sse(part: dict[str, Any]) -> str:
 
 
 async def chat_stream(text: str) -> AsyncIterator[str]:
-    messages: list[dict[str, Any]] = [
+    messages: list[Any] = [
         {"role": "system", "content": "You are a helpful assistant."},
         {"role": "user", "content": text},
     ]
@@ -97,7 +97,7 @@ async def chat_stream(text: str) -> AsyncIterator[str]:
                     slot = calls.get(call.index)
                     if slot is None:
                         slot = calls[call.index] = {"id": call.id or "", "name": "", "args": ""}
-                        slot["name"] = call.function.name if call.function else ""
+                        slot["name"] = (call.function.name or "") if call.function else ""
                         yield sse(
                             {
                                 "type": "tool-input-start",
