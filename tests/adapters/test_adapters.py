@@ -289,3 +289,28 @@ def test_default_agentsim_fuzz_passes_the_correct_apps(app: str, tmp_path: Path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_a_cancel_point_in_the_script_reaches_the_app_as_a_disconnect() -> None:
+    """The harness's cancel point "before chunk 3 of request 1" fires when the SDK waits for that
+    chunk, as it does for any loop; the app has streamed the first two and hears no more."""
+    data = {
+        "input": "Hi",
+        "requests": [
+            {
+                "chunks": [
+                    {"text": "One, "},
+                    {"text": "two, ", "delay": 0.5},
+                    {"text": "three.", "delay": 0.5},
+                    {"finish": "stop"},
+                ]
+            }
+        ],
+        "cancel": {"request": 1, "before_chunk": 3},
+    }
+    result = _run(data, chat_spec.loop)
+    assert isinstance(result.outcome, RunCancelled), result.report()
+    assert result.outcome.partial_text == "One, two, "
+    assert result.outcome.t == 1.0
+    assert result.violations == (), result.report()
+    assert result.problems == ()  # the cancel point was reached
