@@ -14,9 +14,9 @@ May import: every layer below it (core to serve). Must not import: fuzz, pytest 
 from __future__ import annotations
 
 from agentsim.adapters._live import AdapterRun
-from agentsim.adapters._loops import AdapterLoop, asgi_loop, sse_loop
+from agentsim.adapters._loops import AdapterLoop, asgi_loop, offered_tool_names, sse_loop
 from agentsim.core._exports import check_exports
 
-__all__ = ["AdapterLoop", "AdapterRun", "asgi_loop", "sse_loop"]
+__all__ = ["AdapterLoop", "AdapterRun", "asgi_loop", "offered_tool_names", "sse_loop"]
 
 check_exports(__name__, globals(), __all__)

@@ -42,7 +42,7 @@ from agentsim.scenario._script import FunctionProvider
 from agentsim.sse._dialects import DIALECT_NAMES, DialectName
 from agentsim.wire._base import API_NAMES, ApiName
 
-__all__ = ["AdapterLoop", "asgi_loop", "sse_loop"]
+__all__ = ["AdapterLoop", "asgi_loop", "offered_tool_names", "sse_loop"]
 
 Body = Callable[[str], Any]
 
@@ -248,6 +248,16 @@ def _probe(loop: AdapterLoop) -> tuple[ToolSpec, ...]:
         for spec in request.tools:
             names.setdefault(spec.name, spec)
     return tuple(names.values())
+
+
+def offered_tool_names(loop: object) -> tuple[str, ...] | None:
+    """The names of the tools `loop` offers its provider, when it can tell (an adapter can, by a
+    probe run), else None. The hook for generators: name these tools in generated calls, plus
+    unknown ones, so the code's own tools are exercised and not only its unknown-tool path."""
+    offered = getattr(loop, "offered_tools", None)
+    if not callable(offered):
+        return None
+    return tuple(spec.name for spec in offered())
 
 
 def asgi_loop(

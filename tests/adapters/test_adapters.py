@@ -23,7 +23,7 @@ from agentsim import (
     TextDelta,
     ToolExecuted,
 )
-from agentsim.adapters import AdapterLoop, asgi_loop, sse_loop
+from agentsim.adapters import AdapterLoop, asgi_loop, offered_tool_names, sse_loop
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import load_loop, run_with_loop, write_reproducer
 from agentsim.fuzz._search import search
@@ -156,6 +156,8 @@ def test_the_cli_replays_a_reproducer_with_the_spec(tmp_path: Path) -> None:
 def test_load_loop_takes_an_adapter_object() -> None:
     factory = load_loop(SPECS["chat"])
     assert factory() is chat_spec.loop
+    assert offered_tool_names(factory()) == ("get_weather", "lookup")
+    assert offered_tool_names(object()) is None
     assert chat_spec.loop.features == frozenset({"tools", "parallel_tools"})
 
 
