@@ -19,8 +19,9 @@ both behave the same:
   gets ``http.disconnect``), given a moment to stop, then cancelled. A cancelled run ends, as the
   client sees it, with ``run_cancelled`` at the moment of the cancel; a dropped one with nothing.
 - **The history** is what the code sent the provider: the harness's starting messages, then the
-  last request's messages after its first user message, then the last response (its text,
-  reasoning when ``reasoning`` is a declared feature, and the calls it completed). Tool-call
+  last request's messages after its first user message, then the last response as the code's
+  SDK was told it (the bytes delivered, read back by the API's decoder: its text, reasoning when
+  ``reasoning`` is a declared feature, and the calls it completed). Tool-call
   arguments equal as JSON to what the transcript showed are written as the transcript showed
   them: SDKs re-serialise parsed arguments, which is not the code's doing.
 - **Randomness.** The SDKs draw retry jitter from the global `random`; it is seeded from the run's

@@ -26,7 +26,8 @@ Choices:
   the chunk never arrives). Any other `Provider` is asked with the request decoded into a
   `ProviderRequest`; its chunks are pulled on the loop's clock, but since the wire encoders work
   on whole responses, the answer is delivered when its stream ends (scripted sources are
-  delivered at their exact offsets).
+  delivered at their exact offsets). `requests` keeps each provider request with the chunks the
+  client was actually sent (the delivered bytes, read back by the API's decoder).
 - **What the API cannot say is not said.** Anthropic and Gemini always send a call's arguments
   as a JSON object; a generated response whose arguments are not one is answered with a 500 in
   the API's shape and recorded as a script problem (not the code's failure).
@@ -35,6 +36,7 @@ Choices:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import importlib
 import json
@@ -46,7 +48,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from agentsim.core._chunks import Chunk, ErrorChunk, ToolCallArgsChunk, ToolCallStartChunk
+from agentsim.core._chunks import (
+    Chunk,
+    ErrorChunk,
+    FinishChunk,
+    ToolCallArgsChunk,
+    ToolCallEndChunk,
+    ToolCallStartChunk,
+)
 from agentsim.core._history import Message
 from agentsim.core._tools import ToolSpec
 from agentsim.loop._protocol import Provider, ProviderError, ProviderRequest
@@ -56,6 +65,8 @@ from agentsim.serve._api_replies import Reply, error_reply, scripted_reply
 from agentsim.serve._api_requests import ApiCall, Rejection, parse_call, request_messages
 from agentsim.serve._playback import ScenarioPlayback, _step
 from agentsim.serve._transport import ScenarioTransport, _pieces
+from agentsim.wire._base import ApiName, StreamDecoder, WireFormatError
+from agentsim.wire._registry import decoder_for
 
 __all__ = ["OFFICIAL_HOSTS", "Interception", "intercept"]
 
@@ -192,11 +203,10 @@ class _ProviderTransport(ScenarioTransport):
         try:
             async for piece in self.provider.stream(asked):
                 items.append(piece)
-                received.append(piece)
         except ProviderError as exc:
             items.append(ErrorChunk(exc.kind, str(exc), exc.retryable, exc.status))
         reply = self._render(call, items)
-        return await self._deliver(request, reply)
+        return await self._deliver(request, reply, call.api, received)
 
     def _render(self, call: ApiCall, items: list[StreamItem]) -> Reply:
         unsendable = _unsendable(call.api, items)
@@ -235,20 +245,26 @@ class _ProviderTransport(ScenarioTransport):
         if provider._cancel is not None and provider._cancel[0] == number:
             items, cancel_at = _before_chunk(items, provider._cancel[1])
             token = provider._cancel[2]
-        received.extend(i for i in items if not isinstance(i, Delay | Stall))
         reply = self._render(call, items)
         if cancel_at is None or token is None:
-            return await self._deliver(request, reply)
-        return await self._deliver(request, reply, cancel=(cancel_at, token))
+            return await self._deliver(request, reply, call.api, received)
+        return await self._deliver(request, reply, call.api, received, cancel=(cancel_at, token))
 
     async def _deliver(
-        self, request: Any, reply: Reply, cancel: tuple[float, Any] | None = None
+        self,
+        request: Any,
+        reply: Reply,
+        api: ApiName | None = None,
+        received: list[Chunk] | None = None,
+        cancel: tuple[float, Any] | None = None,
     ) -> Any:
         timeout = self._timeout(request)
         await self._wait(request, reply.head_at, timeout)
         body = self._async_body(request, reply, timeout)
         if cancel is not None:
             body = _cancelling(body, reply, *cancel)
+        if api is not None and received is not None:
+            body = _decoding(body, decoder_for(api, status=reply.status), received)
         stream = _pieces(_module_of(request), async_=body)
         return self._response(request, reply, stream)
 
@@ -263,22 +279,33 @@ def _unsendable(api: str, items: list[StreamItem]) -> str | None:
     arguments as a JSON object (whole, or in fragments that always add up to one)."""
     if api not in ("anthropic", "gemini"):
         return None
-    args: dict[int, list[str]] = {}
+    calls: list[tuple[list[str], list[bool]]] = []  # (fragments, [ended]) in start order
+    open_calls: dict[int, tuple[list[str], list[bool]]] = {}
     for item in items:
         if isinstance(item, ToolCallStartChunk):
-            args[item.index] = []
-        elif isinstance(item, ToolCallArgsChunk) and item.index in args:
-            args[item.index].append(item.delta)
-    for pieces in args.values():
-        text = "".join(pieces)
-        if not text.strip():
+            open_calls[item.index] = ([], [False])
+            calls.append(open_calls[item.index])
+        elif isinstance(item, ToolCallArgsChunk):
+            if item.index not in open_calls:  # fragments before their start
+                open_calls[item.index] = ([], [False])
+                calls.append(open_calls[item.index])
+            open_calls[item.index][0].append(item.delta)
+        elif isinstance(item, ToolCallEndChunk) and item.index in open_calls:
+            open_calls[item.index][1][0] = True
+    finished = any(isinstance(item, FinishChunk) for item in items)
+    for pieces, ended in calls:
+        text = "".join(pieces).strip()
+        if not text:
             continue
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if not isinstance(value, dict):
+        if not text.startswith("{"):
             return f"tool-call arguments {text[:40]!r} are not a JSON object"
+        if ended[0] or finished:  # a call cut short by a dropped stream may stop anywhere
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = None
+            if not isinstance(value, dict):
+                return f"tool-call arguments {text[:40]!r} are not a JSON object"
     return None
 
 
@@ -299,6 +326,24 @@ def _before_chunk(items: list[StreamItem], chunk: int) -> tuple[list[StreamItem]
                 break
         kept.append(item)
     return [*kept, Stall()], now
+
+
+async def _decoding(
+    body: AsyncIterator[bytes], decoder: StreamDecoder, received: list[Chunk]
+) -> AsyncIterator[bytes]:
+    """The body as it goes, its chunks (as the API's decoder reads them) into `received`: what the
+    client was actually told, which is what the history's last response holds."""
+    readable = True
+    async for piece in body:
+        if readable:
+            try:
+                received.extend(decoder.feed(piece))
+            except WireFormatError:
+                readable = False  # not the API's format: nothing more to learn from it
+        yield piece
+    if readable:
+        with contextlib.suppress(WireFormatError):
+            received.extend(decoder.close())
 
 
 async def _cancelling(
