@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run a scenario through the reference loop (or yours) and check it",
         description=(
             "Run SCENARIO (a YAML file) through the reference agent loop on virtual time. Prints "
-            "the run to stdout and a report (outcome, invariants EV1-EV8 and H1-H3, script "
+            "the run to stdout and a report (outcome, invariants EV1-EV10 and H1-H4, script "
             "deviations, expectation) to stderr."
         ),
     )

@@ -163,6 +163,7 @@ class _Recorded:
 class _Recorder:
     def __init__(self, loop: AgentLoop) -> None:
         self.loop = loop
+        self.features = getattr(loop, "features", None)  # judged on what the wrapped loop declares
         self.events: list[AgentEvent] = []
         self.runs: list[_Recorded] = []
 

@@ -10,11 +10,12 @@ deviations (unexpected or missing requests, failed request checks) and the expec
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agentsim.check._invariants import INVARIANTS, Trace, Violation, check_trace
+from agentsim.check._invariants import INVARIANTS, StreamLog, Trace, Violation, check_trace
 from agentsim.core._events import (
     AgentEvent,
     RunCancelled,
@@ -29,7 +30,8 @@ from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
 from agentsim.core._virtual_loop import run_virtual
 from agentsim.loop._driver import ReferenceLoop
-from agentsim.loop._protocol import AgentLoop, LoopOptions, Provider, RunRequest
+from agentsim.loop._features import Feature, declared_features, parse_features
+from agentsim.loop._protocol import AgentLoop, LoopOptions, Provider, ProviderRequest, RunRequest
 from agentsim.scenario._schema import DropAt, Expectation, Scenario, load_scenario
 from agentsim.scenario._script import (
     ScriptedProvider,
@@ -56,6 +58,12 @@ class RunResult:
     problems: tuple[str, ...] = ()  # the script's deviations
     mismatches: tuple[str, ...] = ()  # unmet expectations
     initial_messages: int = 0
+    # What the harness saw from outside the loop (see `Trace`): the features judged (None: all),
+    # when cancellation was requested, the requests the provider got and what it sent on each.
+    features: frozenset[Feature] | None = None
+    cancel_requested_at: float | None = None
+    requests: tuple[ProviderRequest, ...] | None = None
+    streams: tuple[StreamLog, ...] | None = None
 
     @property
     def passed(self) -> bool:
@@ -69,6 +77,10 @@ class RunResult:
             options=self.options,
             dropped=self.dropped,
             initial_messages=self.initial_messages,
+            features=self.features,
+            cancel_requested_at=self.cancel_requested_at,
+            requests=self.requests,
+            streams=self.streams,
         )
 
     def report(self) -> str:
@@ -107,9 +119,26 @@ async def run_loop(
     tools: Toolset,
     seed: int = 0,
     drop: DropAt | None = None,
+    features: Iterable[str] | None = None,
 ) -> RunResult:
-    """Run any loop through the protocol, collect its trace and check the invariants."""
-    run = loop.run(request, provider=provider, tools=tools, runtime=Runtime(seed=seed))
+    """Run any loop through the protocol, collect its trace and check the invariants.
+
+    The loop is judged on `features` (default: what it declares, `declared_features`; None: all).
+    Besides the loop's events and history, the trace gets what the harness sees from outside: the
+    time the cancel token fired, and the provider's `requests` and `streams` if it records them.
+    """
+    judged = parse_features(features) if features is not None else declared_features(loop)
+    event_loop = asyncio.get_running_loop()
+    origin = event_loop.time()
+    cancelled_at: list[float] = []
+    remove = request.cancel.add_callback(
+        lambda: cancelled_at.append(round(event_loop.time() - origin, 9))
+    )
+    try:
+        run = loop.run(request, provider=provider, tools=tools, runtime=Runtime(seed=seed))
+    except BaseException:
+        remove()
+        raise
     events: list[AgentEvent] = []
     dropped = False
     try:
@@ -124,6 +153,7 @@ async def run_loop(
                 break
     finally:
         await run.aclose()
+        remove()
     outcome = getattr(run, "outcome", None)
     if outcome is None and events and _is_terminal(events[-1]):
         outcome = events[-1]
@@ -135,8 +165,18 @@ async def run_loop(
         options=request.options,
         dropped=dropped,
         initial_messages=len(request.messages),
+        features=judged,
+        cancel_requested_at=cancelled_at[0] if cancelled_at else None,
+        requests=_recorded(provider, "requests"),
+        streams=_recorded(provider, "streams"),
     )
     return replace(result, violations=tuple(check_trace(result.trace)))
+
+
+def _recorded(provider: Provider, name: str) -> Any:
+    """A provider's record (`requests`, `streams`) as a tuple, or None if it keeps none."""
+    value = getattr(provider, name, None)
+    return tuple(value) if isinstance(value, list | tuple) else None
 
 
 def _is_terminal(event: AgentEvent) -> bool:
@@ -148,7 +188,11 @@ def _options(scenario: Scenario) -> LoopOptions:
 
 
 async def simulate(
-    scenario: Scenario, *, seed: int | None = None, loop: AgentLoop | None = None
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    loop: AgentLoop | None = None,
+    features: Iterable[str] | None = None,
 ) -> RunResult:
     """Run `scenario` on the running (virtual) event loop; see `run_scenario`."""
     cancel = CancelToken()
@@ -156,7 +200,8 @@ async def simulate(
     if scenario.cancel is not None and scenario.cancel.request is not None:
         assert scenario.cancel.before_chunk is not None
         at_chunk = (scenario.cancel.request, scenario.cancel.before_chunk, cancel)
-    provider = ScriptedProvider(scenario.requests, cancel=at_chunk)
+    origin = asyncio.get_running_loop().time()
+    provider = ScriptedProvider(scenario.requests, cancel=at_chunk, origin=origin)
     if loop is None:
         loop = ReferenceLoop(
             hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
@@ -176,6 +221,7 @@ async def simulate(
             tools=scenario_tools(scenario),
             seed=scenario.seed if seed is None else seed,
             drop=scenario.drop,
+            features=features,
         )
     finally:
         if timer is not None:
@@ -186,16 +232,21 @@ async def simulate(
 
 
 def run_scenario(
-    scenario: Scenario | str | Path, *, seed: int | None = None, loop: AgentLoop | None = None
+    scenario: Scenario | str | Path,
+    *,
+    seed: int | None = None,
+    loop: AgentLoop | None = None,
+    features: Iterable[str] | None = None,
 ) -> RunResult:
     """Load (if given a path) and run a scenario on a fresh virtual event loop.
 
     `seed` overrides the scenario's own; `loop` replaces the reference loop (the scenario's hooks
-    and guardrails configure only the reference loop).
+    and guardrails configure only the reference loop); `features` overrides what the loop
+    declares (`declared_features`) as the semantics it is judged on.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return run_virtual(simulate(scenario, seed=seed, loop=loop))
+    return run_virtual(simulate(scenario, seed=seed, loop=loop, features=features))
 
 
 def _compare(expect: Expectation, result: RunResult) -> list[str]:
