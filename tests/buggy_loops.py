@@ -199,7 +199,7 @@ hook_terminate_keeps_going = partial(BuggyLoop, machine=TerminateKeepsGoing)
 blocks_out_of_order = partial(BuggyLoop, machine=GroupsBlocksByKind)
 first_fragment_swallowed = partial(BuggyLoop, machine=SwallowsFirstFragment)
 
-BUGS: dict[str, Callable[..., BuggyLoop]] = {
+BUGS: dict[str, Callable[..., BuggyLoop]] = {  # tests.buggy_loops_more adds the rest
     "partial_text_lost": partial_text_lost,
     "dangling_tool_call": dangling_tool_call,
     "stalled_stream_unbounded": stalled_stream_unbounded,

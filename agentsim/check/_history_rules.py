@@ -20,6 +20,7 @@ from agentsim.core._events import (
     ThinkingDelta,
     ToolCallCompleted,
     ToolCallStarted,
+    ToolExecuted,
 )
 from agentsim.core._history import (
     AssistantMessage,
@@ -201,7 +202,36 @@ def _h3(trace: Trace) -> list[Violation]:
                 f"{len(actual)} in the history",
             )
         ]
-    return _signatures(trace, history) if trace.judges("reasoning") else []
+    out = _results_agree(trace)
+    return out or (_signatures(trace, history) if trace.judges("reasoning") else [])
+
+
+def _results_agree(trace: Trace) -> list[Violation]:
+    """Each tool result says what its `tool_executed` says (DESIGN §3.3): ``is_error`` for a call
+    that failed, was unknown, had invalid arguments or was skipped, and the same text."""
+    assert trace.history is not None
+    results = {
+        m.call_id: m
+        for m in trace.history[trace.initial_messages :]
+        if isinstance(m, ToolResultMessage)
+    }
+    for i, event in enumerate(trace.events):
+        if type(event) is not ToolExecuted:
+            continue
+        result = results.get(event.call_id)
+        if result is None:
+            continue  # H1/H2 report a missing result
+        text = (event.output if event.ok else event.error) or ""
+        if result.is_error != (not event.ok) or result.content != text:
+            return [
+                Violation(
+                    "H3",
+                    i,
+                    f"the result of {event.call_id!r}: is_error={not event.ok}, {text!r}",
+                    f"is_error={result.is_error}, {result.content!r}",
+                )
+            ]
+    return []
 
 
 @invariant("H4")

@@ -1,9 +1,12 @@
 """The quality suite: the default properties find every deliberately buggy loop of
-`tests.buggy_loops` within a bounded number of generated examples, and what they leave behind
-is a small reproducer file that the buggy loop fails and the reference loop passes.
+`tests.buggy_loops` and `tests.buggy_loops_more` (one bug class each, at least 25) within a
+bounded number of generated examples, and what they leave behind is a small reproducer file that
+the buggy loop fails and the reference loop passes.
 
 Searches use a fixed seed, so the counts are exact for a given hypothesis version; the bound
-leaves room for a different version to need several times as many.
+leaves room for a different version to need several times as many. The default suite runs each
+bug's finding property on seed 1; the `slow` test runs default `fuzz` (every property, its
+default budget) on seeds 1, 2 and 3 for every bug, as issue 12 asks.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import yaml
 
 from agentsim import load_scenario
 from agentsim.fuzz._properties import check_sweep, run_with_loop
-from agentsim.fuzz._search import fuzz, search
-from tests.buggy_loops import BUGS
+from agentsim.fuzz._search import PROPERTIES, fuzz, search
+from tests.buggy_loops import BUGS as FIRST_BUGS
+from tests.buggy_loops_more import MORE_BUGS, MORE_DETECTED_BY
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUND = 2_000  # generated examples at most (the worst bug needs a few hundred)
@@ -35,20 +39,64 @@ DETECTED_BY: dict[str, str] = {
     "hook_terminate_keeps_going": "EV2",
     "blocks_out_of_order": "H3",
     "first_fragment_swallowed": "EV5",
+    **MORE_DETECTED_BY,
 }
+BUGS = {**FIRST_BUGS, **MORE_BUGS}
+# The property that finds a bug on seed 1 when it is not `run` (a cancellation during a backoff
+# is only reached by the sweep's points halfway through each backoff).
+FOUND_BY: dict[str, str] = {"late_cancel_after_backoff": "sweep"}
+DEFAULT_EXAMPLES = 1_000  # `agentsim fuzz`'s default budget
+# Bugs that default fuzz does not find on every one of seeds 1-3 on this branch: the stream
+# shapes they need are the generation side's work (issue 12 part 2). None today.
+NEEDS_GENERATION: frozenset[str] = frozenset()
+
+
+def _spec(name: str) -> str:
+    return f"tests.buggy_loops:{name}" if name in FIRST_BUGS else f"tests.buggy_loops_more:{name}"
 
 
 def test_every_bug_class_has_a_variant() -> None:
-    assert len(BUGS) >= 10
+    assert len(BUGS) >= 25
     assert set(BUGS) == set(DETECTED_BY)
+    assert not set(FIRST_BUGS) & set(MORE_BUGS)
 
 
 @pytest.mark.parametrize("name", sorted(BUGS))
-def test_the_run_property_finds_each_bug(name: str) -> None:
-    found = search("run", BUGS[name], examples=BOUND, seed=1, shrink=False)
-    assert found.failure is not None, f"{name} not found in {BOUND} examples"
+def test_the_finding_property_finds_each_bug(name: str) -> None:
+    prop = FOUND_BY.get(name, "run")
+    budget = max(1, round(DEFAULT_EXAMPLES * PROPERTIES[prop].share))
+    found = search(prop, BUGS[name], examples=budget, seed=1, shrink=False)
+    assert found.failure is not None, f"{name} not found by {prop} in {budget} examples"
     assert any(i.startswith(DETECTED_BY[name]) for i in found.failure.ids), found.failure.lines()
-    assert found.examples <= BOUND
+    assert found.examples <= budget
+
+
+def _default_fuzz_finds(name: str, seed: int) -> tuple[str, ...] | None:
+    """What `agentsim fuzz --loop <bug> --seed <seed>` finds first (ids), without the shrinking:
+    each property in order, on its share of the default budget."""
+    for prop, spec in PROPERTIES.items():
+        budget = max(1, round(DEFAULT_EXAMPLES * spec.share))
+        found = search(prop, BUGS[name], examples=budget, seed=seed, shrink=False)
+        if found.failure is not None:
+            return found.failure.ids
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason="needs generation (issue 12 part 2)"))
+        if n in NEEDS_GENERATION
+        else n
+        for n in sorted(BUGS)
+    ],
+)
+def test_default_fuzz_finds_each_bug_on_seeds_1_2_3(name: str, seed: int) -> None:
+    ids = _default_fuzz_finds(name, seed)
+    assert ids is not None, f"default fuzz with seed {seed} does not find {name}"
+    assert any(i.startswith(DETECTED_BY[name]) for i in ids), ids
 
 
 @pytest.mark.parametrize("name", ["partial_text_lost", "dangling_tool_call"])
@@ -84,8 +132,9 @@ def test_a_shrunk_reproducer_replays_the_failure(name: str, tmp_path: Path) -> N
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BUGS))
 def test_fuzz_leaves_a_small_reproducer_for_each_bug(name: str, tmp_path: Path) -> None:
-    spec = f"tests.buggy_loops:{name}"
-    report = fuzz(spec, examples=BOUND, seed=1, out=tmp_path, properties=["run"], max_failures=1)
+    spec = _spec(name)
+    prop = FOUND_BY.get(name, "run")
+    report = fuzz(spec, examples=BOUND, seed=1, out=tmp_path, properties=[prop], max_failures=1)
     [(_, path)] = report.failures
     assert len(path.read_text().splitlines()) <= 40
     assert not run_with_loop(path, loop=spec).passed
