@@ -56,7 +56,7 @@ class _ChecksCancelLate(LoopMachine):
 
     def tool_finished(self, call: ToolCallBlock, **kwargs: Any) -> Action | None:
         action = super().tool_finished(call, **kwargs)
-        return self._late(action, kwargs["now"]) if self.cancel_seen else action  # type: ignore[no-any-return]
+        return self._late(action, kwargs["now"]) if self.cancel_seen else action
 
     def stream_ended(self, now: float) -> Action:
         return self._late(super().stream_ended(now), now)  # type: ignore[no-any-return]

@@ -302,6 +302,8 @@ class OptionsScript(_Strict):
     max_total_tokens: Annotated[int, Field(ge=0)] | None = None
     max_requests: Annotated[int, Field(ge=0)] | None = None
     max_tool_calls: Annotated[int, Field(ge=0)] | None = None
+    context_budget: Annotated[int, Field(ge=1)] | None = None
+    context_strategy: Literal["truncate", "summarize"] = "truncate"
 
 
 # -- interruptions and expectations ---------------------------------------------------------------

@@ -4,14 +4,16 @@ bounded number of generated examples, and what they leave behind is a small repr
 the buggy loop fails and the reference loop passes.
 
 Searches use a fixed seed, so the counts are exact for a given hypothesis version; the bound
-leaves room for a different version to need several times as many. The default suite runs each
-bug's finding property on seed 1; the `slow` test runs default `fuzz` (every property, its
-default budget) on seeds 1, 2 and 3 for every bug, as issue 12 asks.
+leaves room for a different version to need several times as many. "Default fuzz finds it" is
+what `agentsim fuzz --loop BUG --seed S` does, without the shrinking: each property in turn on
+its share of the default budget, until one fails. The default suite checks seed 1 for every bug;
+the `slow` tests seeds 2 and 3 (issue 12 asks for all three).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -43,12 +45,20 @@ DETECTED_BY: dict[str, str] = {
 }
 BUGS = {**FIRST_BUGS, **MORE_BUGS}
 # The property that finds a bug on seed 1 when it is not `run` (a cancellation during a backoff
-# is only reached by the sweep's points halfway through each backoff).
-FOUND_BY: dict[str, str] = {"late_cancel_after_backoff": "sweep"}
+# is only reached by the sweep's points halfway through each backoff), for the reproducer test.
+FOUND_BY: dict[str, str] = {"late_cancel_after_backoff": "sweep", "late_cancel_after_tool": "sweep"}
 DEFAULT_EXAMPLES = 1_000  # `agentsim fuzz`'s default budget
-# Bugs that default fuzz does not find on every one of seeds 1-3 on this branch: the stream
-# shapes they need are the generation side's work (issue 12 part 2). None today.
-NEEDS_GENERATION: frozenset[str] = frozenset()
+# Bugs that default fuzz does not find on every one of seeds 1-3 on this branch: the shapes they
+# need are the generation side's work (issue 12 part 2). `request_limit_ignored` needs a
+# `max_requests` limit together with more requests than it allows (and retries to count), which
+# the default strategies rarely combine: found on seed 1 at about 860 of 1,000 examples (or not,
+# depending on what ran before in the process - issue 12 part 4), not in 2,600 on seeds 2 and 3.
+NEEDS_GENERATION: frozenset[str] = frozenset({"request_limit_ignored"})
+
+
+def _bug_params() -> list[Any]:
+    mark = pytest.mark.xfail(reason="needs generation (issue 12 part 2)", strict=False)
+    return [pytest.param(n, marks=mark) if n in NEEDS_GENERATION else n for n in sorted(BUGS)]
 
 
 def _spec(name: str) -> str:
@@ -59,16 +69,6 @@ def test_every_bug_class_has_a_variant() -> None:
     assert len(BUGS) >= 25
     assert set(BUGS) == set(DETECTED_BY)
     assert not set(FIRST_BUGS) & set(MORE_BUGS)
-
-
-@pytest.mark.parametrize("name", sorted(BUGS))
-def test_the_finding_property_finds_each_bug(name: str) -> None:
-    prop = FOUND_BY.get(name, "run")
-    budget = max(1, round(DEFAULT_EXAMPLES * PROPERTIES[prop].share))
-    found = search(prop, BUGS[name], examples=budget, seed=1, shrink=False)
-    assert found.failure is not None, f"{name} not found by {prop} in {budget} examples"
-    assert any(i.startswith(DETECTED_BY[name]) for i in found.failure.ids), found.failure.lines()
-    assert found.examples <= budget
 
 
 def _default_fuzz_finds(name: str, seed: int) -> tuple[str, ...] | None:
@@ -82,18 +82,17 @@ def _default_fuzz_finds(name: str, seed: int) -> tuple[str, ...] | None:
     return None
 
 
+@pytest.mark.parametrize("name", _bug_params())
+def test_default_fuzz_finds_each_bug_on_seed_1(name: str) -> None:
+    ids = _default_fuzz_finds(name, 1)
+    assert ids is not None, f"default fuzz with seed 1 does not find {name}"
+    assert any(i.startswith(DETECTED_BY[name]) for i in ids), ids
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason="needs generation (issue 12 part 2)"))
-        if n in NEEDS_GENERATION
-        else n
-        for n in sorted(BUGS)
-    ],
-)
-def test_default_fuzz_finds_each_bug_on_seeds_1_2_3(name: str, seed: int) -> None:
+@pytest.mark.parametrize("seed", [2, 3])
+@pytest.mark.parametrize("name", _bug_params())
+def test_default_fuzz_finds_each_bug_on_seeds_2_and_3(name: str, seed: int) -> None:
     ids = _default_fuzz_finds(name, seed)
     assert ids is not None, f"default fuzz with seed {seed} does not find {name}"
     assert any(i.startswith(DETECTED_BY[name]) for i in ids), ids
