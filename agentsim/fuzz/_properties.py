@@ -36,6 +36,7 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Coroutine,
+    Iterable,
     Mapping,
     Sequence,
     Sized,
@@ -212,8 +213,11 @@ def run_guarded(
     *,
     loop: LoopFactory | None = None,
     seed: int | None = None,
+    features: Iterable[str] | None = None,
 ) -> RunResult:
-    """Run a scenario (model, data or path) through `loop`; never raises for the loop's sake."""
+    """Run a scenario (model, data or path) through `loop`; never raises for the loop's sake.
+
+    `features` overrides what the loop declares as the semantics it is judged on."""
     model = _as_scenario(scenario)
     recorder = _Recorder(make_loop(loop, model))
     limit = _watchdog(LoopOptions(**model.options.model_dump()))
@@ -239,7 +243,7 @@ def run_guarded(
 
         handle = event_loop.call_at(event_loop.time() + limit, watchdog)
         try:
-            return await simulate(model, seed=seed, loop=recorder)
+            return await simulate(model, seed=seed, loop=recorder, features=features)
         finally:
             handle.cancel()
 

@@ -134,3 +134,11 @@ def test_a_loop_declaring_nothing_is_judged_on_everything() -> None:
     result = run_scenario(ROOT / "scenarios" / "tool_call_then_answer.yaml", loop=Undeclared())
     assert result.features is None
     assert result.passed
+
+
+def test_run_guarded_takes_a_features_override() -> None:
+    path = ROOT / "scenarios" / "cancel_while_tool_runs.yaml"
+    bug = MORE_BUGS["late_cancel_after_tool"]
+    assert {v.invariant for v in run_guarded(path, loop=bug).violations} == {"EV9"}
+    spared = run_guarded(path, loop=bug, features=ALL_FEATURES - {"cancellation"})
+    assert spared.violations == ()
