@@ -4,10 +4,13 @@ Meant to be wired into `agentsim.cli._main`: `add_fuzz_commands` adds both sub-c
 parser's sub-parsers, each with ``handler`` set (``args.handler(args)`` returns the exit status).
 
 - ``agentsim fuzz [--loop MODULE:FACTORY] [--examples N] [--seed S] [--out DIR]
-  [--property P ...] [--max-failures K] [--no-shrink]`` runs the properties (``run``,
-  ``sweep``, ``M1``, ``M2``, ``M3``; all by default) against the reference loop or the named
-  one, prints progress on stderr, writes each shrunk failure into DIR as a reproducer scenario
-  and prints a summary on stdout. Exit status: 0 nothing failed, 1 something failed (the
+  [--property P ...] [--max-failures K] [--no-shrink] [--features A,B,...] [--coverage]``
+  runs the properties (``run``, ``sweep``, ``M1``, ``M2``, ``M3``; all by default) against the
+  reference loop or the named one, generating only the features the loop declares (or those
+  of ``--features``; a property needing an undeclared feature is skipped), prints progress on
+  stderr, writes each shrunk failure into DIR as a reproducer scenario and prints a summary on
+  stdout, with the features fuzzed and, with ``--coverage``, how often each stream shape and
+  DESIGN §3 rule was generated. Exit status: 0 nothing failed, 1 something failed (the
   reproducers are written), 2 bad input (a ``--loop`` that does not import, say).
 - ``agentsim shrink FILE [--loop MODULE:FACTORY] [-o OUT] [--max-runs N]`` minimizes a
   scenario that the loop fails, by delta debugging (`agentsim.fuzz._shrink`), and writes it to OUT
@@ -31,6 +34,7 @@ from agentsim.cassettes._files import dump_yaml, write_text_atomic
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import CHECKS, load_loop, run_guarded
 from agentsim.fuzz._shrink import shrink_failing
+from agentsim.loop._features import FEATURE_NAMES, parse_features
 from agentsim.scenario._schema import load_scenario
 
 __all__ = ["add_fuzz_commands", "run_fuzz", "run_shrink"]
@@ -59,6 +63,14 @@ def _property(text: str) -> str:
     if name is None:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(CHECKS)}, got {text!r}")
     return name
+
+
+def _features(text: str) -> str:
+    try:
+        parse_features(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return text
 
 
 def _loop_option(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +133,21 @@ def add_fuzz_commands(subparsers: Any) -> None:
         help="distinct failures to look for per property (default 3)",
     )
     fuzz.add_argument("--no-shrink", action="store_true", help="write failures unshrunk")
+    fuzz.add_argument(
+        "--features",
+        type=_features,
+        default=None,
+        metavar="A,B,...",
+        help=(
+            "the features the loop implements, overriding its `features` declaration "
+            "(default: the declaration; all if it declares none): " + ", ".join(FEATURE_NAMES)
+        ),
+    )
+    fuzz.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also print how often each stream shape and DESIGN §3 rule was generated",
+    )
     fuzz.set_defaults(handler=run_fuzz)
 
     shrink: argparse.ArgumentParser = subparsers.add_parser(
@@ -182,15 +209,23 @@ def run_fuzz(
             max_failures=args.max_failures,
             shrink=not args.no_shrink,
             progress=_Ticker(err),
+            features=getattr(args, "features", None),
+            coverage=getattr(args, "coverage", False),
         )
     except InputError as exc:
         err.write(f"agentsim: error: {exc}\n")
         return 2
     target = args.loop or "the reference loop"
     out.write(f"fuzzed {target} with seed {report.seed} in {report.seconds:.1f}s\n")
+    out.write(f"{report.feature_line()}\n")
     for prop, count in report.examples.items():
         failed = [f for f, _ in report.failures if f.prop == prop]
         out.write(f"  {prop:<5} {count:>6} cases  {len(failed) or 'no'} failure(s)\n")
+    for prop, missing in report.skipped.items():
+        needs = ", ".join(sorted(missing))
+        out.write(f"  {prop:<5} skipped: needs {needs}, which the loop does not declare\n")
+    if report.coverage is not None:
+        out.writelines(f"{line}\n" for line in report.coverage.lines())
     for failure, path in report.failures:
         out.write(f"FAIL {failure.key}: {path}\n")
         if failure.original is not None:

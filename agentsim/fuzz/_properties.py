@@ -104,8 +104,13 @@ def load_loop(spec: str) -> LoopFactory:
     if not callable(target) and not callable(getattr(target, "run", None)):
         raise InputError(f"{spec!r} is neither a loop nor a factory of loops", path="--loop")
     if not inspect.isclass(target) and callable(getattr(target, "run", None)):
-        loop = target
-        return lambda: loop  # a ready loop object
+        loop: AgentLoop = target
+
+        def ready() -> AgentLoop:  # a ready loop object
+            return loop
+
+        ready.features = getattr(loop, "features", None)  # type: ignore[attr-defined]
+        return ready
     factory: LoopFactory = target
     return factory
 

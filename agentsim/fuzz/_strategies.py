@@ -188,9 +188,9 @@ def _options(plan: Plan, rng: random.Random, *, limits: bool) -> dict[str, Any]:
         options["max_steps"] = _pick(rng, (1, 2, 3, 0, 4))
     if plan.has("retries") and rng.random() < 0.5:
         options["max_retries"] = _pick(rng, (0, 1, 3))
-    if plan.has("concurrent_tools") and plan.calls and rng.random() < 0.4:
+    if plan.has("concurrent_tools") and plan.calls and rng.random() < 0.3:
         options["concurrent_tools"] = True
-    if limits and plan.has("limits") and rng.random() < 0.5:
+    if limits and plan.has("limits") and rng.random() < 0.4:
         options.update(_pick(rng, _LIMITS))
     return options
 
@@ -228,7 +228,8 @@ def _hook(plan: Plan, rng: random.Random, *, metamorphic: bool) -> dict[str, Any
             {"on_tool_result": [{"tool": answer, "action": "terminate"}]},
             {"on_tool_call": [{"tool": fail, "action": "skip"}]},
         ]
-    return _pick(rng, hooks)
+    hook: dict[str, Any] = _pick(rng, hooks)
+    return hook
 
 
 _GUARDRAILS: tuple[dict[str, Any], ...] = (
@@ -274,7 +275,7 @@ def _requests(most: int) -> st.SearchStrategy[int]:
 
 
 def _total_delay(requests: Sequence[Mapping[str, Any]]) -> float:
-    return sum(item.get("delay", 0.0) for request in requests for item in request["chunks"])
+    return float(sum(item.get("delay", 0.0) for r in requests for item in r["chunks"]))
 
 
 def _undelayed(requests: list[dict[str, Any]]) -> None:

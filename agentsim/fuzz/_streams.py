@@ -153,9 +153,10 @@ class Timing:
 _NO_TIMING = Timing()
 
 
-def _cut(text: str, rng: random.Random) -> list[str]:
-    """`text` cut into 1-4 non-empty pieces at any code point (inside escapes too)."""
-    pieces = min((1, 1, 2, 2, 3, 4)[int(rng.random() * 6)], len(text))
+def _cut(text: str, rng: random.Random, *, least: int = 1) -> list[str]:
+    """`text` cut into 1-4 (at least `least`) non-empty pieces at any code point (inside
+    escapes too)."""
+    pieces = min(max(least, (1, 1, 2, 2, 3, 4)[int(rng.random() * 6)]), len(text))
     if pieces <= 1:
         return [text]
     cuts = sorted(rng.sample(range(1, len(text)), pieces - 1))
@@ -200,7 +201,8 @@ def _calls(plan: Plan, request: int, rng: random.Random) -> list[Item]:
             fragments: list[str] = []  # no argument chunk at all: an empty buffer means {}
         else:
             text = ARGUMENT_TEXTS[int(rng.random() * len(ARGUMENT_TEXTS))]
-            fragments = [f for f in _cut(text, rng) if f] if text else []
+            least = 2 if layout == "interleaved" else 1
+            fragments = _cut(text, rng, least=least) if text else []
             if roll > 0.9:
                 fragments.insert(0, "")  # Anthropic's first input_json_delta is often empty
         ends = layout != "index0" and rng.random() < 0.6
