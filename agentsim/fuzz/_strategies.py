@@ -114,15 +114,21 @@ def stream_items(items: Sequence[Mapping[str, Any]], request: int = 1) -> list[S
 
 
 @st.composite
+def _chunk_streams(
+    draw: st.DrawFn, request: int, tools: Sequence[str], plan: Plan | None, allowed: Sequence[int]
+) -> list[Item]:
+    kind = allowed[draw(st.integers(0, len(allowed) - 1))] if len(allowed) > 1 else allowed[0]
+    return build_stream(request, kind, draw(_WORD32), tools=tools, plan=plan)
+
+
 def chunk_streams(
-    draw: st.DrawFn,
     request: int = 1,
     *,
     tools: Sequence[str] = TOOL_NAMES,
     kinds: Sequence[int] | None = None,
     features: Iterable[str] | str | None = None,
     tool_names: Sequence[str] | None = None,
-) -> list[Item]:
+) -> st.SearchStrategy[list[Item]]:
     """One provider response as scenario chunk items (see `build_stream`); two draws.
 
     `kinds` (default: every kind the features allow) picks the response kinds; `features`
@@ -130,15 +136,15 @@ def chunk_streams(
     tools, unknown ones included, for every feature)."""
     if features is None and tool_names is None:
         plan = None
-        allowed: Sequence[int] = kinds if kinds is not None else (0, 1, 2, 3, 4, 5)
+        allowed: Sequence[int] = tuple(kinds) if kinds is not None else (0, 1, 2, 3, 4, 5)
     else:
         plan = _make_plan(features, tool_names)
         possible = set(kinds_for(plan, last=False))
-        allowed = [k for k in (kinds if kinds is not None else sorted(possible)) if k in possible]
+        wanted = kinds if kinds is not None else sorted(possible)
+        allowed = tuple(k for k in wanted if k in possible)
         if not allowed:
             raise InputError(f"no kind of {kinds} is possible with these features", path="kinds")
-    kind = allowed[draw(st.integers(0, len(allowed) - 1))] if len(allowed) > 1 else allowed[0]
-    return build_stream(request, kind, draw(_WORD32), tools=tools, plan=plan)
+    return _chunk_streams(request, tuple(tools), plan, allowed)
 
 
 def faults(*, features: Iterable[str] | str | None = None) -> st.SearchStrategy[Fault]:
@@ -332,35 +338,13 @@ def _build_scenario(
 
 
 @st.composite
-def scenarios(
-    draw: st.DrawFn,
-    *,
-    features: Iterable[str] | str | None = None,
-    tool_names: Sequence[str] | None = None,
-    max_requests: int = 4,
-    inject_faults: bool = True,
-    cancellation: bool = True,
-    hooks: bool = True,
-    limits: bool = True,
-    timing: bool = True,
-    metamorphic: bool = False,
+def _scenarios(
+    draw: st.DrawFn, plan: Plan, most: int, switches: tuple[bool, ...]
 ) -> dict[str, Any]:
-    """Whole scenarios as the data of a scenario file; 2 + (number of requests) draws.
-
-    Several requests (the last one answers, so a run can complete), tools that answer, fail,
-    raise, take time or do not exist, options, timing, hooks, guardrails, faults and a
-    cancellation point, each switched off by its flag and generated only for the `features`
-    declared (default: all); calls name `tool_names` (default: agentsim's own tools).
-    `metamorphic=True` leaves out what would make M1/M3 undefined (cancellation, idle
-    timeout, short deadlines, text hooks and response-size limits): see
-    `agentsim.harness._metamorphic`.
-    """
-    plan = _make_plan(features, tool_names)
-    if metamorphic:
-        cancellation = timing = False
-    count = draw(_requests(max_requests))
+    count = draw(_requests(most))
     head = draw(_WORD32)
     words = [draw(_WORD32) for _ in range(count)]
+    inject_faults, cancellation, hooks, limits, timing, metamorphic = switches
     return _build_scenario(
         plan,
         count,
@@ -373,6 +357,37 @@ def scenarios(
         timing=timing,
         metamorphic=metamorphic,
     )
+
+
+def scenarios(
+    *,
+    features: Iterable[str] | str | None = None,
+    tool_names: Sequence[str] | None = None,
+    max_requests: int = 4,
+    inject_faults: bool = True,
+    cancellation: bool = True,
+    hooks: bool = True,
+    limits: bool = True,
+    timing: bool = True,
+    metamorphic: bool = False,
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Whole scenarios as the data of a scenario file; 2 + (number of requests) draws.
+
+    Several requests (the last one answers, so a run can complete), tools that answer, fail,
+    raise, take time or do not exist, options, timing, hooks, guardrails, faults and a
+    cancellation point, each switched off by its flag and generated only for the `features`
+    declared (default: all; validated at once, `InputError` for an unknown name); calls name
+    `tool_names` (default: agentsim's own tools). `metamorphic=True` leaves out what would
+    make M1/M3 undefined (cancellation, idle timeout, short deadlines, text hooks and
+    response-size limits): see `agentsim.harness._metamorphic`.
+    """
+    plan = _make_plan(features, tool_names)
+    if not isinstance(max_requests, int) or max_requests < 1 or max_requests > 10:
+        raise InputError(f"expected 1 to 10, got {max_requests!r}", path="max_requests")
+    if metamorphic:
+        cancellation = timing = False
+    switches = (inject_faults, cancellation, hooks, limits, timing, metamorphic)
+    return _scenarios(plan, max_requests, tuple(bool(s) for s in switches))
 
 
 def scenario_models(**kwargs: Any) -> st.SearchStrategy[Scenario]:
