@@ -43,6 +43,7 @@ Word 0 is the simplest response of its kind: no cuts, no delays, no usage, no fa
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Collection, Mapping, Sequence
@@ -245,6 +246,7 @@ def _simplest(plan: Plan, request: int, kind: int) -> list[Item]:
 _KINDS = (0, 1, 2, 3, 4, 5)
 
 
+@functools.cache
 def kinds_for(plan: Plan, *, last: bool) -> tuple[int, ...]:
     """The kinds of response `plan` allows, with repeats for weight (the last one answers)."""
     reasoning = plan.has("reasoning")
@@ -408,6 +410,7 @@ _FAULT_KINDS: tuple[FaultKind, ...] = (
 )
 
 
+@functools.cache
 def allowed_faults(plan: Plan, timing: Timing) -> tuple[FaultKind, ...]:
     """The fault kinds `plan` allows, "none" included, with repeats for weight."""
     errors = plan.has("provider_errors")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -90,8 +92,12 @@ FEATURE_SETS = st.sets(st.sampled_from(FEATURE_NAMES))
 @settings(max_examples=100, deadline=None)
 @given(FEATURE_SETS, st.data())
 def test_generated_scenarios_hold_only_declared_features(features: set[str], data: Any) -> None:
-    for flags in ({}, {"metamorphic": True}, {"cancellation": False}):
-        case = data.draw(scenarios(features=features, **flags))
+    for strategy in (
+        scenarios(features=features),
+        scenarios(features=features, metamorphic=True),
+        scenarios(features=features, cancellation=False),
+    ):
+        case = data.draw(strategy)
         assert excluded(case, features) == [], case
 
 
@@ -118,8 +124,12 @@ def test_the_checker_sees_what_a_feature_set_excludes() -> None:
     """`excluded` is not vacuous: everything generated for all features breaks some smaller set."""
     config = settings(max_examples=3_000, database=None, phases=[Phase.generate])
     for feature in FEATURE_NAMES:
-        rest = ALL_FEATURES - {feature}
-        find(scenarios(), lambda d, rest=rest: bool(excluded(d, rest)), settings=config)
+        rest: frozenset[str] = ALL_FEATURES - {feature}
+
+        def breaks(d: Data, rest: frozenset[str] = rest) -> bool:
+            return bool(excluded(d, rest))
+
+        find(scenarios(), breaks, settings=config)
 
 
 def test_a_loop_with_no_tools_gets_no_calls_and_tool_names_are_offered() -> None:
@@ -171,7 +181,7 @@ def test_features_are_validated_and_keyword_only() -> None:
     with pytest.raises(InputError, match="max_requests"):
         scenarios(max_requests=0)
     with pytest.raises(TypeError):
-        scenarios({"tools"})  # type: ignore[misc]
+        scenarios({"tools"})  # type: ignore[call-arg]
     with pytest.raises(InputError, match="no kind"):
         chunk_streams(features={"reasoning"}, kinds=[2])
 
@@ -267,3 +277,43 @@ def test_the_cli_takes_features_and_prints_coverage(tmp_path: Path) -> None:
     assert "DESIGN §3 rules:" in out
     with pytest.raises(SystemExit):
         _cli(["fuzz", "--features", "tools,nope"])
+
+
+# -- the example support agent ------------------------------------------------------------------
+
+AGENT = ROOT / "examples" / "agent"
+
+
+def test_the_support_agent_declares_what_it_implements(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(AGENT))
+    report = fuzz(
+        "support_agent:SupportAgentLoop",
+        examples=150,
+        seed=1,
+        out=tmp_path,
+        properties=("run", "M1", "M2", "sweep"),
+    )
+    assert report.feature_line() == (
+        "features: reasoning, tools, parallel_tools, provider_errors, max_steps, "
+        "as the loop declares"
+    )
+    assert report.skipped == {"sweep": frozenset({"cancellation"})}
+    assert report.passed, [failure.lines() for failure, _ in report.failures]
+
+
+@pytest.mark.slow
+def test_default_fuzz_of_the_support_agent_passes_clean(tmp_path: Path) -> None:
+    """Issue #16 part 3: the default command passes (M3 needs its float tolerance, #12 part 5)."""
+    command = [sys.executable, "-m", "agentsim", "fuzz", "--loop", "support_agent:SupportAgentLoop"]
+    done = subprocess.run(
+        [*command, "--seed", "1", "--out", str(tmp_path)],
+        cwd=AGENT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -25,7 +25,7 @@ BOUND = 2_000  # generated examples at most (the worst bug needs a few hundred)
 DETECTED_BY: dict[str, str] = {
     "partial_text_lost": "EV7",
     "dangling_tool_call": "H2",
-    "stalled_stream_unbounded": "EV2",
+    "stalled_stream_unbounded": "EV",  # EV2 (a stall hangs it) or EV8 (a chunk past the deadline)
     "max_steps_off_by_one": "EV4",
     "events_after_terminal": "EV2",
     "phase_flapping": "EV6",
