@@ -318,9 +318,9 @@ def _finish(plan: Plan, items: list[Item], rng: random.Random) -> None:
 def _timing(plan: Plan, items: list[Item], timing: Timing, rng: random.Random) -> None:
     roll = rng.random()
     if timing.idle is not None and roll < 0.25:
-        # A gap just under or just over the idle timeout; over it before any output is an
-        # error to retry, so only with `retries`.
-        over = rng.random() < 0.5
+        # A gap just under or just over the idle timeout. Over it is a provider error (so only
+        # with `provider_errors`), and one to retry before any output (so only with `retries`).
+        over = rng.random() < 0.5 and plan.has("provider_errors")
         at = int(rng.random() * len(items))
         if over and at == 0 and not plan.has("retries"):
             at = min(1, len(items) - 1)
@@ -339,6 +339,16 @@ def _timing(plan: Plan, items: list[Item], timing: Timing, rng: random.Random) -
                 item["delay"] = _DELAYS[int(rng.random() * 3)]
     elif roll > 0.72:
         items[0]["delay"] = _DELAYS[int(rng.random() * len(_DELAYS))]
+    else:
+        return
+    if timing.idle is not None:
+        # An ordinary delay over the idle timeout is an idle timeout too: keep it under unless
+        # the loop claims what that needs (provider errors; retries, before any output).
+        for at, item in enumerate(items):
+            if item.get("delay", 0.0) > timing.idle and not (
+                plan.has("provider_errors") and (at > 0 or plan.has("retries"))
+            ):
+                item["delay"] = round(timing.idle * 0.98, 6)
 
 
 def build_stream(

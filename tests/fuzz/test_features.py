@@ -59,6 +59,17 @@ def excluded(
     need("retries", "retry options", bool({"max_retries", "backoff_initial"} & set(options)))
     if any("stall" in item for item in items) and not {"deadline", "idle_timeout"} & has:
         problems.append("a stall without deadline or idle_timeout")
+    idle = options.get("idle_timeout")
+    need(
+        "provider_errors",
+        "a gap over the idle timeout",
+        idle is not None and any(item.get("delay", 0.0) > idle for item in items),
+    )
+    need(
+        "retries",
+        "a gap over the idle timeout before output",
+        idle is not None and any(item.get("delay", 0.0) > idle for item in first),
+    )
     need("deadline", "a deadline", "deadline" in options)
     need("idle_timeout", "an idle timeout", "idle_timeout" in options)
     need("max_steps", "max_steps", "max_steps" in options)
