@@ -26,10 +26,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hypothesis import Phase, find, settings
+from hypothesis import find
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
+from agentsim.fuzz._isolation import isolated_search, search_settings
 from agentsim.fuzz._properties import (
     CHECKS,
     Case,
@@ -121,13 +122,13 @@ def search(
         target = target or failure.key
         return failure.key == target
 
-    phases = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
-    config = settings(max_examples=examples, database=None, deadline=None, phases=phases)
+    config = search_settings(max_examples=examples, shrink=shrink)
+    cases = PROPERTIES[prop].strategy
+    if strategy is not None:
+        cases = st.tuples(strategy, PROPERTIES[prop].param)
     try:
-        cases = PROPERTIES[prop].strategy
-        if strategy is not None:
-            cases = st.tuples(strategy, PROPERTIES[prop].param)
-        case = find(cases, condition, settings=config, random=random.Random(seed))
+        with isolated_search():
+            case = find(cases, condition, settings=config, random=random.Random(seed))
     except NoSuchExample:
         return Search(None, count)
     return Search(check(case, loop), count)
