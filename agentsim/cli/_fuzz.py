@@ -4,11 +4,12 @@ Meant to be wired into `agentsim.cli._main`: `add_fuzz_commands` adds both sub-c
 parser's sub-parsers, each with ``handler`` set (``args.handler(args)`` returns the exit status).
 
 - ``agentsim fuzz [--loop MODULE:FACTORY] [--examples N] [--seed S] [--out DIR]
-  [--property P ...] [--max-failures K] [--no-shrink]`` runs the properties (``run``,
-  ``sweep``, ``M1``, ``M2``, ``M3``; all by default) against the reference loop or the named
-  one, prints progress on stderr, writes each shrunk failure into DIR as a reproducer scenario
-  and prints a summary on stdout. Exit status: 0 nothing failed, 1 something failed (the
-  reproducers are written), 2 bad input (a ``--loop`` that does not import, say).
+  [--property P ...] [--max-failures K] [--no-shrink] [--budget S] [--max-events N]`` runs
+  the properties (``run``, ``sweep``, ``M1``, ``M2``, ``M3``; all by default) against the
+  reference loop or the named one, prints progress on stderr, writes each shrunk failure into
+  DIR as a reproducer scenario and prints a summary on stdout. Exit status: 0 nothing failed,
+  1 something failed (the reproducers are written), 2 bad input (a ``--loop`` that does not
+  import, say).
 - ``agentsim shrink FILE [--loop MODULE:FACTORY] [-o OUT] [--max-runs N]`` minimizes a
   scenario that the loop fails, by delta debugging (`agentsim.fuzz._shrink`), and writes it to OUT
   (default ``FILE`` with ``.min.yaml``). Exit status: 0 written, 1 the loop does not fail it
@@ -33,7 +34,7 @@ from agentsim.fuzz._properties import CHECKS, load_loop, run_guarded
 from agentsim.fuzz._shrink import shrink_failing
 from agentsim.scenario._schema import load_scenario
 
-__all__ = ["add_fuzz_commands", "run_fuzz", "run_shrink"]
+__all__ = ["add_fuzz_commands", "guard_options", "run_fuzz", "run_shrink"]
 
 _PROPERTIES = {name.lower(): name for name in CHECKS}
 
@@ -59,6 +60,37 @@ def _property(text: str) -> str:
     if name is None:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(CHECKS)}, got {text!r}")
     return name
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
+def guard_options(parser: argparse.ArgumentParser) -> None:
+    """``--budget`` and ``--max-events``: the guard of each run (`agentsim.harness._guard`)."""
+    parser.add_argument(
+        "--budget",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "wall-clock seconds one run may take before it fails as a spin or a hang "
+            "(default 10; results of runs that end in time never depend on it)"
+        ),
+    )
+    parser.add_argument(
+        "--max-events",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="events one run may emit before it fails as a runaway stream (default 100000)",
+    )
 
 
 def _loop_option(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +153,7 @@ def add_fuzz_commands(subparsers: Any) -> None:
         help="distinct failures to look for per property (default 3)",
     )
     fuzz.add_argument("--no-shrink", action="store_true", help="write failures unshrunk")
+    guard_options(fuzz)
     fuzz.set_defaults(handler=run_fuzz)
 
     shrink: argparse.ArgumentParser = subparsers.add_parser(
@@ -141,6 +174,7 @@ def add_fuzz_commands(subparsers: Any) -> None:
     shrink.add_argument(
         "--max-runs", type=_count, default=2_000, metavar="N", help="runs at most (default 2000)"
     )
+    guard_options(shrink)
     shrink.set_defaults(handler=run_shrink)
 
 
@@ -182,6 +216,8 @@ def run_fuzz(
             max_failures=args.max_failures,
             shrink=not args.no_shrink,
             progress=_Ticker(err),
+            budget=args.budget,
+            max_events=args.max_events,
         )
     except InputError as exc:
         err.write(f"agentsim: error: {exc}\n")
@@ -218,10 +254,13 @@ def run_shrink(
         err.write(f"agentsim: error: {exc}\n")
         return 2
     target = args.loop or "the reference loop"
-    if run_guarded(data, loop=factory).passed:
+    budget, max_events = args.budget, args.max_events
+    if run_guarded(data, loop=factory, budget=budget, max_events=max_events).passed:
         err.write(f"{args.file} passes with {target}: nothing to shrink\n")
         return 1
-    small, result = shrink_failing(data, loop=factory, max_runs=args.max_runs)
+    small, result = shrink_failing(
+        data, loop=factory, max_runs=args.max_runs, budget=budget, max_events=max_events
+    )
     output = Path(args.output or Path(args.file).with_suffix(".min.yaml"))
     head = [
         f"# agentsim shrink: {args.file} minimized against {target}",

@@ -18,7 +18,7 @@ from agentsim.cassettes._convert import cassette_to_scenario, replay_cassette, s
 from agentsim.cassettes._files import Cassette, load_cassette, write_text_atomic
 from agentsim.cassettes._provider import CHUNKINGS, Chunking, check_chunking, stream_items
 from agentsim.cli._check import add_check_command, run_check
-from agentsim.cli._fuzz import add_fuzz_commands
+from agentsim.cli._fuzz import add_fuzz_commands, guard_options
 from agentsim.cli._serve import add_serve_commands
 from agentsim.core._chunks import Chunk, chunk_to_dict
 from agentsim.core._errors import InputError
@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--seed", type=_nonnegative_int, default=None, help="seed for ids (default: the file's)"
     )
+    guard_options(run)
     _format_option(run)
 
     replay = commands.add_parser(
@@ -254,7 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args)
         if args.command in ("replay", "convert", "inspect"):
             return _cassette_command(args)
-        result = run_with_loop(args.scenario, loop=args.loop, seed=args.seed)
+        result = run_with_loop(
+            args.scenario,
+            loop=args.loop,
+            seed=args.seed,
+            budget=args.budget,
+            max_events=args.max_events,
+        )
     except InputError as exc:
         sys.stderr.write(f"agentsim: error: {exc}\n")
         return 2

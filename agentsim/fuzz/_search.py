@@ -41,6 +41,7 @@ from agentsim.fuzz._properties import (
 )
 from agentsim.fuzz._shrink import fit_to_reference, shrink_data
 from agentsim.fuzz._strategies import scenarios
+from agentsim.harness._guard import Limits
 
 __all__ = ["PROPERTIES", "FuzzReport", "Search", "fuzz", "polish", "search"]
 
@@ -100,6 +101,7 @@ def search(
     shrink: bool = True,
     progress: Progress | None = None,
     strategy: st.SearchStrategy[dict[str, Any]] | None = None,
+    limits: Limits | None = None,
 ) -> Search:
     """Look for a case failing property `prop` whose key is not in `skip`.
 
@@ -107,8 +109,11 @@ def search(
     that supports only part of what agentsim generates, ``scenarios(inject_faults=False, ...)``.
     """
     check = CHECKS[prop]
+    guard = limits if limits is not None else Limits()
     target: str | None = None
     count = 0
+
+    costly: list[Case] = []  # the first case, when each try costs the whole wall-clock budget
 
     def condition(case: Case) -> bool:
         nonlocal target, count
@@ -116,10 +121,15 @@ def search(
             count += 1
             if progress is not None:
                 progress(prop, count, examples, 0)
-        failure = check(case, loop)
+        elif costly:
+            return case == costly[0]  # no shrinking; hypothesis' replay of it still holds
+        failure = check(case, loop, guard)
         if failure is None or failure.key in skip:
             return False
-        target = target or failure.key
+        if target is None:
+            target = failure.key
+            if failure.costly:
+                costly.append(case)
         return failure.key == target
 
     config = search_settings(max_examples=examples, shrink=shrink)
@@ -131,29 +141,40 @@ def search(
             case = find(cases, condition, settings=config, random=random.Random(seed))
     except NoSuchExample:
         return Search(None, count)
-    return Search(check(case, loop), count)
+    return Search(check(case, loop, guard), count)
 
 
-def polish(failure: Failure, loop: LoopFactory | None, *, max_runs: int = 2_000) -> Failure:
+def polish(
+    failure: Failure,
+    loop: LoopFactory | None,
+    *,
+    max_runs: int = 2_000,
+    limits: Limits | None = None,
+) -> Failure:
     """`failure` with its scenario minimized further by delta debugging (`fuzz._shrink`)."""
-    single = failure.prop in ("run", "sweep")
+    guard = limits if limits is not None else Limits()
+    if failure.costly:
+        return failure  # every run of it takes the whole budget
+    single = failure.prop in ("run", "sweep") or failure.crash is not None
     check = CHECKS["run" if single else failure.prop]
     data, param = (failure.reproducer if single else failure.case[0]), failure.case[1]
     primary = failure.ids[0]
 
     def still_fails(candidate: dict[str, Any]) -> bool:
-        again = check((candidate, param), loop)
-        return again is not None and primary in again.ids
+        again = check((candidate, param), loop, guard)
+        if again is None:
+            return False
+        return again.key == failure.key if failure.crash else primary in again.ids
 
     def still_broken(candidate: dict[str, Any]) -> bool:
-        return check((candidate, param), loop) is not None
+        return check((candidate, param), loop, guard) is not None
 
     small = shrink_data(data, still_fails, max_runs=max_runs)
     if single:
         # Only the script's tail changes here, so any failure is still this one (an H2 after a
         # failure may well become an H1 once the run can complete).
         small = fit_to_reference(small, still_broken)
-    again = check((small, param), loop)
+    again = check((small, param), loop, guard)
     return failure if again is None else replace(again, prop=failure.prop)
 
 
@@ -183,9 +204,13 @@ def fuzz(
     shrink: bool = True,
     progress: Progress | None = None,
     strategy: st.SearchStrategy[dict[str, Any]] | None = None,
+    budget: float | None = None,
+    max_events: int | None = None,
 ) -> FuzzReport:
     """Fuzz `loop` (``module:factory``; None: the reference loop) with every property
-    (`strategy`: the scenario data to draw from, as for `search`)."""
+    (`strategy`: the scenario data to draw from, as for `search`; `budget` and `max_events`:
+    the guard of each run, `agentsim.harness._guard`)."""
+    limits = Limits.of(budget, max_events)
     factory = load_loop(loop) if loop is not None else None
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
@@ -196,28 +221,39 @@ def fuzz(
         if progress is not None:
             progress(prop, count, budget, len(report.failures))
 
+    known: set[str] = set()  # failure keys found so far: a crash is one whatever found it
+    written: set[Path] = set()
     for prop in properties:
         budget = max(1, round(examples * PROPERTIES[prop].share))
-        skip: set[str] = set()
         report.examples[prop] = 0
         for attempt in range(max_failures):
+            remaining = budget - report.examples[prop]  # the budget bounds every search
+            if remaining <= 0:
+                break
             found = search(
                 prop,
                 factory,
-                examples=budget,
+                examples=remaining,
                 seed=seed + attempt,
-                skip=frozenset(skip),
+                skip=frozenset(known),
                 shrink=shrink,
                 progress=tick,
                 strategy=strategy,
+                limits=limits,
             )
             report.examples[prop] += found.examples
             if found.failure is None:
                 break
-            failure = polish(found.failure, factory) if shrink else found.failure
-            skip |= {found.failure.key, failure.key}
+            failure = polish(found.failure, factory, limits=limits) if shrink else found.failure
+            duplicate = failure.key in known and failure.key != found.failure.key
+            known |= {found.failure.key, failure.key}
+            if duplicate:
+                continue  # it shrank into a failure already reported
             path = write_reproducer(failure, out, loop=loop, seed=seed)
+            if path in written:
+                continue
+            written.add(path)
             report.failures.append((failure, path))
-            tick(prop, found.examples, budget, 0)
+            tick(prop, report.examples[prop], budget, 0)
     report.seconds = time.perf_counter() - started
     return report

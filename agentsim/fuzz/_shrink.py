@@ -31,6 +31,7 @@ from typing import Any
 
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import LoopFactory, crashed, run_guarded
+from agentsim.harness._guard import Limits
 from agentsim.harness._run import RunResult
 from agentsim.scenario._schema import parse_scenario
 
@@ -228,13 +229,20 @@ def signature(result: RunResult) -> set[str]:
 
 
 def shrink_failing(
-    data: Data, *, loop: LoopFactory | None = None, max_runs: int = 2_000
+    data: Data,
+    *,
+    loop: LoopFactory | None = None,
+    max_runs: int = 2_000,
+    budget: float | None = None,
+    max_events: int | None = None,
 ) -> tuple[Data, RunResult]:
     """Minimize `data` while `loop` keeps failing it the same way; returns it and its run.
 
-    If `data` does not fail at all, it is returned as it is (check `result.passed`).
+    If `data` does not fail at all, it is returned as it is (check `result.passed`). `budget`
+    and `max_events` guard each run of `loop` (`agentsim.harness._guard`).
     """
-    first = run_guarded(data, loop=loop)
+    limits = Limits.of(budget, max_events)
+    first = run_guarded(data, loop=loop, limits=limits)
     target = signature(first)
     if not target:
         return data, first
@@ -244,11 +252,11 @@ def shrink_failing(
         differential = False  # the reference loop fails it too: nothing to hold on to
 
     def still_fails(candidate: Data) -> bool:
-        if primary not in signature(run_guarded(candidate, loop=loop)):
+        if primary not in signature(run_guarded(candidate, loop=loop, limits=limits)):
             return False
         return not differential or run_guarded(candidate).passed
 
     small = shrink_data(data, still_fails, max_runs=max_runs)
     if not differential:
         small = fit_to_reference(small, still_fails)
-    return small, run_guarded(small, loop=loop)
+    return small, run_guarded(small, loop=loop, limits=limits)

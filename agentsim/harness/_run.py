@@ -5,6 +5,11 @@ from a scenario, runs the loop on a fresh `VirtualEventLoop`, plays the scenario
 consumer drop, and returns a `RunResult` holding the trace, the invariant violations, the script's
 deviations (unexpected or missing requests, failed request checks) and the expectation mismatches.
 `simulate` is the same as a coroutine, for use inside an already running virtual loop.
+
+`run_scenario` never raises for the loop's sake (`agentsim.harness._guard`): a loop that
+raises, hangs, runs away, spins, busy-waits, blocks in ``time.sleep``, streams events forever
+or yields something that is not an event gets a `RunResult` whose `crash` says what it did,
+with the events it did deliver and their invariant violations (EV2 at least).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from agentsim.check._invariants import INVARIANTS, Trace, Violation, check_trace
 from agentsim.core._events import (
@@ -27,9 +32,9 @@ from agentsim.core._events import (
 from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
-from agentsim.core._virtual_loop import run_virtual
+from agentsim.harness._guard import DEFAULT_MAX_EVENTS, Limits, Recorder, run_guarded_coroutine
 from agentsim.loop._driver import ReferenceLoop
-from agentsim.loop._protocol import AgentLoop, LoopOptions, Provider, RunRequest
+from agentsim.loop._protocol import AgentLoop, AgentRun, LoopOptions, Provider, RunRequest
 from agentsim.scenario._schema import DropAt, Expectation, Scenario, load_scenario
 from agentsim.scenario._script import (
     ScriptedProvider,
@@ -39,7 +44,15 @@ from agentsim.scenario._script import (
     scenario_tools,
 )
 
-__all__ = ["RunResult", "expectation_of", "run_loop", "run_scenario", "simulate"]
+__all__ = [
+    "RunResult",
+    "broken_run",
+    "expectation_of",
+    "guarded_run",
+    "run_loop",
+    "run_scenario",
+    "simulate",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,10 +69,11 @@ class RunResult:
     problems: tuple[str, ...] = ()  # the script's deviations
     mismatches: tuple[str, ...] = ()  # unmet expectations
     initial_messages: int = 0
+    crash: str | None = None  # what the loop did wrong, if it raised, hung or ran away
 
     @property
     def passed(self) -> bool:
-        return not (self.violations or self.problems or self.mismatches)
+        return not (self.crash or self.violations or self.problems or self.mismatches)
 
     @property
     def trace(self) -> Trace:
@@ -74,6 +88,8 @@ class RunResult:
     def report(self) -> str:
         """A short human-readable report: outcome, invariants, script and expectations."""
         lines = [f"outcome: {describe_outcome(self.outcome)}"]
+        if self.crash:
+            lines.append(f"crash: {self.crash}")
         if self.violations:
             lines.append(f"invariants: {len(self.violations)} violation(s)")
             lines += [f"  {v}" for v in self.violations]
@@ -107,13 +123,26 @@ async def run_loop(
     tools: Toolset,
     seed: int = 0,
     drop: DropAt | None = None,
+    max_events: int = DEFAULT_MAX_EVENTS,
 ) -> RunResult:
-    """Run any loop through the protocol, collect its trace and check the invariants."""
-    run = loop.run(request, provider=provider, tools=tools, runtime=Runtime(seed=seed))
+    """Run any loop through the protocol, collect its trace and check the invariants.
+
+    A loop that raises, yields something that is not an agent event or emits more than
+    `max_events` events gets a result whose `crash` says so; nothing is raised for its sake.
+    """
     events: list[AgentEvent] = []
     dropped = False
+    crash: str | None = None
+    run: AgentRun | None = None
     try:
+        run = loop.run(request, provider=provider, tools=tools, runtime=Runtime(seed=seed))
         async for event in run:
+            if not _is_event(event):  # the protocol's type says nothing of what a loop does
+                crash = f"the loop yielded {_kind(event)}, not an agent event"
+                break
+            if len(events) >= max_events:
+                crash = f"the loop emitted more than {max_events} events (a stream without end?)"
+                break
             if drop is not None and drop.at_time is not None and event.t >= drop.at_time:
                 dropped = True
                 break
@@ -122,24 +151,45 @@ async def run_loop(
             if after is not None and len(events) >= after and not _is_terminal(event):
                 dropped = True
                 break
+    except Exception as exc:
+        crash = f"the loop raised {type(exc).__name__}: {exc}"
     finally:
-        await run.aclose()
+        if run is not None:
+            try:
+                await run.aclose()
+            except Exception as exc:
+                crash = crash or f"the loop raised {type(exc).__name__} on aclose(): {exc}"
+    history: tuple[Message, ...] = ()
+    try:
+        history = tuple(run.history) if run is not None else ()
+    except Exception as exc:
+        crash = crash or f"the loop raised {type(exc).__name__} reading its history: {exc}"
     outcome = getattr(run, "outcome", None)
-    if outcome is None and events and _is_terminal(events[-1]):
-        outcome = events[-1]
+    if not _is_terminal(outcome):
+        outcome = events[-1] if events and _is_terminal(events[-1]) else None
     result = RunResult(
         seed=seed,
         events=tuple(events),
-        history=tuple(run.history),
+        history=history,
         outcome=outcome,
         options=request.options,
         dropped=dropped,
         initial_messages=len(request.messages),
+        crash=crash,
     )
     return replace(result, violations=tuple(check_trace(result.trace)))
 
 
-def _is_terminal(event: AgentEvent) -> bool:
+def _is_event(value: object) -> TypeGuard[AgentEvent]:
+    return isinstance(value, AgentEvent)
+
+
+def _kind(value: object) -> str:
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _is_terminal(event: object) -> TypeGuard[TerminalEvent]:
     return isinstance(event, RunCompleted | RunFailed | RunCancelled)
 
 
@@ -148,9 +198,14 @@ def _options(scenario: Scenario) -> LoopOptions:
 
 
 async def simulate(
-    scenario: Scenario, *, seed: int | None = None, loop: AgentLoop | None = None
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    loop: AgentLoop | None = None,
+    max_events: int = DEFAULT_MAX_EVENTS,
 ) -> RunResult:
-    """Run `scenario` on the running (virtual) event loop; see `run_scenario`."""
+    """Run `scenario` on the running (virtual) event loop; see `run_scenario` (but only
+    `run_scenario` keeps the wall-clock budget and the virtual watchdog)."""
     cancel = CancelToken()
     at_chunk = None
     if scenario.cancel is not None and scenario.cancel.request is not None:
@@ -176,26 +231,75 @@ async def simulate(
             tools=scenario_tools(scenario),
             seed=scenario.seed if seed is None else seed,
             drop=scenario.drop,
+            max_events=max_events,
         )
     finally:
         if timer is not None:
             timer.cancel()
-    problems = tuple(provider.problems + provider.unused())
+    # After a crash the script's deviations (requests never made) are its consequences.
+    problems = () if result.crash else tuple(provider.problems + provider.unused())
     mismatches = tuple(_compare(scenario.expect, result)) if scenario.expect else ()
     return replace(result, problems=problems, mismatches=mismatches)
 
 
 def run_scenario(
-    scenario: Scenario | str | Path, *, seed: int | None = None, loop: AgentLoop | None = None
+    scenario: Scenario | str | Path,
+    *,
+    seed: int | None = None,
+    loop: AgentLoop | None = None,
+    budget: float | None = None,
+    max_events: int | None = None,
 ) -> RunResult:
-    """Load (if given a path) and run a scenario on a fresh virtual event loop.
+    """Load (if given a path) and run a scenario on a fresh virtual event loop, guarded.
 
     `seed` overrides the scenario's own; `loop` replaces the reference loop (the scenario's hooks
-    and guardrails configure only the reference loop).
+    and guardrails configure only the reference loop). `budget` (wall-clock seconds, default
+    10) and `max_events` (default 100,000) bound the run (`agentsim.harness._guard`).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return run_virtual(simulate(scenario, seed=seed, loop=loop))
+    return guarded_run(scenario, loop=loop, seed=seed, limits=Limits.of(budget, max_events))
+
+
+def _virtual_limit(options: LoopOptions) -> float:
+    return 4 * options.deadline + 3600.0  # far past anything a loop keeping its deadline does
+
+
+def guarded_run(
+    scenario: Scenario, *, loop: AgentLoop | None, seed: int | None, limits: Limits
+) -> RunResult:
+    """`simulate` on a fresh virtual loop under every guard; never raises for the loop's sake."""
+    if loop is None:
+        loop = ReferenceLoop(
+            hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
+        )
+    recorder = Recorder(loop)
+    result, problem = run_guarded_coroutine(
+        simulate(scenario, seed=seed, loop=recorder, max_events=limits.max_events),
+        budget=limits.budget,
+        virtual_limit=_virtual_limit(_options(scenario)),
+    )
+    if problem is None and result is not None:
+        return result
+    return broken_run(scenario, recorder, seed, problem or "the run was interrupted")
+
+
+def broken_run(scenario: Scenario, recorder: Recorder, seed: int | None, crash: str) -> RunResult:
+    """The result of a run that blew up: the events it delivered, their violations, `crash`."""
+    events = tuple(recorder.events)
+    last = events[-1] if events else None
+    outcome = last if _is_terminal(last) else None
+    result = RunResult(
+        seed=scenario.seed if seed is None else seed,
+        events=events,
+        history=recorder.history(),
+        outcome=outcome,
+        options=_options(scenario),
+        dropped=scenario.drop is not None and outcome is None,
+        initial_messages=len(scenario_messages(scenario)),
+        crash=crash,
+    )
+    return replace(result, violations=tuple(check_trace(result.trace)))
 
 
 def _compare(expect: Expectation, result: RunResult) -> list[str]:

@@ -14,7 +14,7 @@ from agentsim.cassettes._files import Cassette, load_cassette
 from agentsim.cassettes._provider import Chunking
 from agentsim.fuzz._properties import run_guarded
 from agentsim.harness._run import RunResult
-from agentsim.pytest._loops import LoopSpec, configured_loop, factory_of
+from agentsim.pytest._loops import LoopSpec, configured_loop, factory_of, run_limits
 from agentsim.scenario._schema import Scenario
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ def agentsim_run(
         if isinstance(scenario, str | Path):
             scenario = _resolve(scenario, request)
         factory = factory_of(request.config, loop if loop is not None else agentsim_loop)
-        return run_guarded(scenario, loop=factory, seed=seed if seed is not None else agentsim_seed)
+        chosen = seed if seed is not None else agentsim_seed
+        return run_guarded(scenario, loop=factory, seed=chosen, limits=run_limits(request.config))
 
     return run
 

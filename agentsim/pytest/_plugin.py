@@ -11,7 +11,10 @@ What it adds, and the choices behind it:
   directory of the test file, so a suite passes from any working directory. ``agentsim_loop``
   is the loop under test (override it in a conftest, or name it with ``--agentsim-loop`` or
   the ``agentsim_loop`` ini key; None is the reference loop) and ``agentsim_seed`` the
-  ``--agentsim-seed`` value. ``sse_snapshot`` and ``normalized_sse_snapshot`` are the syrupy
+  ``--agentsim-seed`` value. Each run is guarded (``--agentsim-budget`` wall-clock seconds,
+  default 10, and ``--agentsim-max-events``, default 100,000): a loop that spins, busy-waits,
+  sleeps with ``time.sleep`` or streams forever fails its test with a sentence saying so, and
+  the session goes on. ``sse_snapshot`` and ``normalized_sse_snapshot`` are the syrupy
   fixtures for byte-exact ``.sse`` snapshots; syrupy is imported only when one is used, so
   the plugin loads without it.
 - **One test per scenario file.** ``@pytest.mark.agentsim_scenarios("scenarios")``
@@ -72,7 +75,7 @@ from agentsim.pytest._fixtures import (
     scenario_params,
     sse_snapshot,
 )
-from agentsim.pytest._loops import LoopSpec, configured_loop, loop_spec
+from agentsim.pytest._loops import LoopSpec, configured_loop, loop_spec, run_limits
 from agentsim.pytest._network_guard import (
     GUARD_KEY,
     NetworkGuard,
@@ -126,6 +129,28 @@ def _seed(text: str) -> int:
     return value
 
 
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise pytest.UsageError(f"--agentsim-budget: expected seconds > 0, got {text!r}")
+    return value
+
+
+def _max_events(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise pytest.UsageError(
+            f"--agentsim-max-events: expected a whole number >= 1, got {text!r}"
+        )
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("agentsim", "agentsim: deterministic agent-loop simulation")
     group.addoption(
@@ -144,6 +169,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=_seed,
         default=None,
         help="seed every simulated run with N instead of the scenario's own seed",
+    )
+    group.addoption(
+        "--agentsim-budget",
+        metavar="SECONDS",
+        type=_budget,
+        default=None,
+        help=(
+            "wall-clock seconds one simulated run may take before it fails as a spin or a hang "
+            "(default 10)"
+        ),
+    )
+    group.addoption(
+        "--agentsim-max-events",
+        metavar="N",
+        type=_max_events,
+        default=None,
+        help="events one simulated run may emit before it fails as a runaway (default 100000)",
     )
     group.addoption(
         "--agentsim-scenario",
@@ -248,7 +290,7 @@ class ScenarioItem(pytest.Item):
             loop = factory() if factory is not None else None
             result = replay_cassette(load_cassette(self.path), seed=seed or 0, loop=loop)
         else:
-            result = run_guarded(self.path, loop=factory, seed=seed)
+            result = run_guarded(self.path, loop=factory, seed=seed, limits=run_limits(self.config))
         if not result.passed:
             raise ScenarioFailed(result.report())
 
