@@ -23,7 +23,7 @@ from agentsim.cli._serve import add_serve_commands
 from agentsim.core._chunks import Chunk, chunk_to_dict
 from agentsim.core._errors import InputError
 from agentsim.core._events import AgentEvent, event_to_dict
-from agentsim.fuzz._properties import load_loop, run_with_loop
+from agentsim.fuzz._properties import load_loop, replay_relation, run_with_loop
 from agentsim.harness._run import RunResult
 from agentsim.scenario._schema import scenario_json_schema
 from agentsim.scenario._script import Delay
@@ -73,6 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--seed", type=_nonnegative_int, default=None, help="seed for ids (default: the file's)"
+    )
+    run.add_argument(
+        "--relation",
+        choices=("M1", "M2", "M3"),
+        default=None,
+        help=(
+            "also check a metamorphic relation (what an M1-M3 reproducer's replay line does): "
+            "M1/M3 between --original's run and SCENARIO's, M2 between two runs of SCENARIO"
+        ),
+    )
+    run.add_argument(
+        "--original", metavar="FILE", default=None, help="the original scenario of --relation"
     )
     guard_options(run)
     _format_option(run)
@@ -255,13 +267,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args)
         if args.command in ("replay", "convert", "inspect"):
             return _cassette_command(args)
-        result = run_with_loop(
-            args.scenario,
-            loop=args.loop,
-            seed=args.seed,
-            budget=args.budget,
-            max_events=args.max_events,
-        )
+        if args.relation is not None:
+            result = replay_relation(
+                args.scenario,
+                args.relation,
+                original=args.original,
+                loop=args.loop,
+                seed=args.seed,
+                budget=args.budget,
+                max_events=args.max_events,
+            )
+        else:
+            result = run_with_loop(
+                args.scenario,
+                loop=args.loop,
+                seed=args.seed,
+                budget=args.budget,
+                max_events=args.max_events,
+            )
     except InputError as exc:
         sys.stderr.write(f"agentsim: error: {exc}\n")
         return 2

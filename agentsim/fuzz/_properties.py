@@ -30,7 +30,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ __all__ = [
     "crashed",
     "load_loop",
     "make_loop",
+    "replay_relation",
     "run_guarded",
     "run_with_loop",
     "write_reproducer",
@@ -311,6 +312,41 @@ CHECKS: dict[str, Check] = {
 }
 
 
+# -- replaying a relation -------------------------------------------------------------------------
+
+RELATIONS = ("M1", "M2", "M3")
+
+
+def replay_relation(
+    path: str | Path,
+    relation: str,
+    *,
+    original: str | Path | None = None,
+    loop: str | None = None,
+    seed: int | None = None,
+    budget: float | None = None,
+    max_events: int | None = None,
+) -> RunResult:
+    """``agentsim run FILE --relation R [--original ORIGINAL]``: run FILE, and check relation R
+    (M1, M3: between ORIGINAL's run and FILE's; M2: between two runs of FILE). The relation's
+    violations are added to FILE's result."""
+    if relation not in RELATIONS:
+        raise InputError(
+            f"expected one of {', '.join(RELATIONS)}, got {relation!r}", path="--relation"
+        )
+    if relation != "M2" and original is None:
+        raise InputError(f"--relation {relation} needs --original FILE", path="--original")
+    factory = load_loop(loop) if loop is not None else None
+    limits = Limits.of(budget, max_events)
+    b = run_guarded(load_scenario(path), loop=factory, seed=seed, limits=limits)
+    first = path if relation == "M2" or original is None else original
+    a = run_guarded(load_scenario(first), loop=factory, seed=seed, limits=limits)
+    if a.crash is not None or b.crash is not None:
+        return b if b.crash is not None else replace(b, crash=a.crash)
+    compare = {"M1": check_fragmentation, "M2": check_determinism, "M3": check_stretch}[relation]
+    return replace(b, violations=(*b.violations, *compare(a, b)))
+
+
 # -- reproducers ----------------------------------------------------------------------------------
 
 
@@ -343,6 +379,12 @@ def write_reproducer(
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{failure.prop.lower()}-{'-'.join(failure.ids)}-{digest}.yaml"
     replay = f"# replay: agentsim run {path}" + (f" --loop {loop}" if loop else "")
+    if failure.prop in RELATIONS:
+        # `agentsim run` alone checks only the pinned `expect`; a difference in the history or
+        # the merged events shows only when the relation itself is checked.
+        replay += f" --relation {failure.prop}"
+        if failure.prop != "M2":
+            replay += f" --original {path.with_suffix('.original.yaml')}"
     if failure.original is not None:
         original = path.with_suffix(".original.yaml")
         head = f"# the original scenario of {path.name}: the two runs should mean the same\n"

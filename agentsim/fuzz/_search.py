@@ -39,7 +39,7 @@ from agentsim.fuzz._properties import (
     load_loop,
     write_reproducer,
 )
-from agentsim.fuzz._shrink import fit_to_reference, shrink_data
+from agentsim.fuzz._shrink import drop_failed_request_checks, fit_to_reference, shrink_data
 from agentsim.fuzz._strategies import scenarios
 from agentsim.harness._guard import Limits
 
@@ -173,7 +173,7 @@ def polish(
     if single:
         # Only the script's tail changes here, so any failure is still this one (an H2 after a
         # failure may well become an H1 once the run can complete).
-        small = fit_to_reference(small, still_broken)
+        small = drop_failed_request_checks(fit_to_reference(small, still_broken))
     again = check((small, param), loop, guard)
     return failure if again is None else replace(again, prop=failure.prop)
 
