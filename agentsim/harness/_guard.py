@@ -148,7 +148,7 @@ class _Watchdog:
         self._cond = threading.Condition()
         self._watches: set[_Watch] = set()
         self._thread: threading.Thread | None = None
-        self._idle = True
+        self._wakes_at = math.inf  # when the thread wakes next (inf: when notified)
 
     def arm(self, budget: float, loop: _CountingLoop) -> _Watch:
         watch = _Watch(budget, loop)
@@ -159,8 +159,8 @@ class _Watchdog:
                     target=self._serve, name="agentsim-watchdog", daemon=True
                 )
                 self._thread.start()
-            elif self._idle:
-                self._cond.notify()
+            elif watch.deadline < self._wakes_at:
+                self._cond.notify()  # it sleeps past this deadline (seldom: budgets are equal)
         return watch
 
     def disarm(self, watch: _Watch) -> None:
@@ -172,22 +172,23 @@ class _Watchdog:
     def _serve(self) -> None:
         with self._cond:
             while True:
-                self._idle = not self._watches
-                if self._idle:
+                if not self._watches:
+                    self._wakes_at = math.inf
                     self._cond.wait()
                     continue
                 now = time.monotonic()
-                due = [w for w in self._watches if w.deadline <= now]
-                for watch in due:
+                for watch in [w for w in self._watches if w.deadline <= now]:
                     self._fire(watch)
                 if self._watches:
-                    nearest = min(w.deadline for w in self._watches)
-                    self._cond.wait(max(0.0, nearest - time.monotonic()))
+                    self._wakes_at = min(w.deadline for w in self._watches)
+                    self._cond.wait(max(0.0, self._wakes_at - time.monotonic()))
 
     def _fire(self, watch: _Watch) -> None:
         if watch.problem is None:
             before = (watch.loop.iterations, watch.loop.time())
-            self._cond.wait(min(0.1, watch.budget / 10))  # look again a moment later
+            end = time.monotonic() + min(0.1, watch.budget / 10)  # look again a moment later
+            while (left := end - time.monotonic()) > 0:
+                self._cond.wait(left)  # (an arm may notify meanwhile)
             if watch not in self._watches:
                 return  # it ended meanwhile
             after = (watch.loop.iterations, watch.loop.time())

@@ -99,7 +99,10 @@ def test_the_agentsim_run_fixture_fails_each_test_and_the_session_goes_on(
 
 
 def test_run_scenario_is_guarded_too() -> None:
+    run_scenario(WEATHER)  # the watchdog now sleeps until this run's (default) budget is over
+    started = time.perf_counter()
     result = run_scenario(WEATHER, loop=misbehaving_loops.spins(), budget=0.3)
+    _elapsed_within(started, 2.0)  # a shorter budget wakes it earlier
     assert result.crash is not None
     assert MISBEHAVIOURS["spins"] in result.crash
     assert not result.passed
