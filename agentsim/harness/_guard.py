@@ -41,6 +41,7 @@ failure. Limits are configurable per call (``budget=``, ``max_events=``), on the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import math
 import threading
@@ -164,10 +165,16 @@ class _Watchdog:
         return watch
 
     def disarm(self, watch: _Watch) -> None:
-        with self._cond:
-            self._watches.discard(watch)
-            if watch.problem is not None:
-                _raise_in(watch.thread, None)  # cancel an interrupt not yet delivered
+        """Stop watching; no interrupt of `watch` arrives after this returns."""
+        while True:
+            try:
+                with self._cond:
+                    self._watches.discard(watch)
+                    if watch.problem is not None:
+                        _raise_in(watch.thread, None)  # cancel an interrupt not yet delivered
+                return
+            except Interrupted:  # it fired while we were getting here: once more, surely
+                continue
 
     def _serve(self) -> None:
         with self._cond:
@@ -245,6 +252,8 @@ def _wrap_sleep() -> None:
 def _cleanup(loop: _CountingLoop, budget: float) -> None:
     """Cancel what is left and close the loop; a task that will not stop is abandoned."""
     watch = _WATCHDOG.arm(min(budget, 1.0), loop)
+    previous = getattr(_guarded, "watch", None)
+    _guarded.watch = watch
     try:
         try:
             tasks = asyncio.all_tasks(loop)
@@ -255,10 +264,13 @@ def _cleanup(loop: _CountingLoop, budget: float) -> None:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             _WATCHDOG.disarm(watch)
+            _guarded.watch = previous
     except (Interrupted, BlockingSleep, Exception):
         loop.set_exception_handler(lambda _loop, _context: None)  # abandoned: no noise
     finally:
-        loop.close()
+        # Interrupted inside asyncio's own bookkeeping, the loop may think it still runs.
+        with contextlib.suppress(RuntimeError):
+            loop.close()
 
 
 def run_guarded_coroutine(
@@ -309,8 +321,8 @@ def run_guarded_coroutine(
                 value = loop.run_until_complete(watched())
                 return value, watch.problem  # a time.sleep the loop caught still counts
             finally:
+                _WATCHDOG.disarm(watch)  # first: nothing in between where an interrupt lands
                 _guarded.watch = previous
-                _WATCHDOG.disarm(watch)
         except (Interrupted, BlockingSleep):
             problem = watch.problem or "the run was interrupted"
         except asyncio.CancelledError:
@@ -323,6 +335,8 @@ def run_guarded_coroutine(
             problem = f"the loop raised {type(exc).__name__}: {exc}"
         return None, watch.problem or problem
     finally:
+        if watch.problem is not None:  # tasks it interrupted hold the interrupt: no noise
+            loop.set_exception_handler(lambda _loop, _context: None)
         _cleanup(loop, budget)
 
 
