@@ -273,6 +273,13 @@ def _cleanup(loop: _CountingLoop, budget: float) -> None:
             loop.close()
 
 
+def _quiet_about_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # A task the guard interrupted holds the interrupt ("exception was never retrieved"): the
+    # run's crash already says what happened.
+    if not isinstance(context.get("exception"), Interrupted | BlockingSleep):
+        loop.default_exception_handler(context)
+
+
 def run_guarded_coroutine(
     main: Coroutine[Any, Any, T], *, budget: float, virtual_limit: float | None = None
 ) -> tuple[T | None, str | None]:
@@ -283,6 +290,7 @@ def run_guarded_coroutine(
     No `asyncio.Runner`: its SIGINT handling alone costs more than a small run."""
     _wrap_sleep()
     loop = _CountingLoop()
+    loop.set_exception_handler(_quiet_about_interrupts)
     stuck: list[str] = []
 
     async def watched() -> T:
@@ -335,8 +343,6 @@ def run_guarded_coroutine(
             problem = f"the loop raised {type(exc).__name__}: {exc}"
         return None, watch.problem or problem
     finally:
-        if watch.problem is not None:  # tasks it interrupted hold the interrupt: no noise
-            loop.set_exception_handler(lambda _loop, _context: None)
         _cleanup(loop, budget)
 
 
