@@ -27,6 +27,8 @@ GUARD = ["--budget", "0.3", "--max-events", "2000"]
 
 
 def _elapsed_within(started: float, seconds: float) -> None:
+    """Well under the default budget (10 s a run): the short one was kept. Bounds are loose
+    because a loaded machine is slow at everything else (imports, pytest start-up)."""
     assert time.perf_counter() - started < seconds
 
 
@@ -36,7 +38,7 @@ def test_agentsim_run_ends_a_misbehaving_loop_with_what_it_did(
 ) -> None:
     started = time.perf_counter()
     status = main(["run", str(WEATHER), "--loop", f"tests.misbehaving_loops:{name}", *GUARD])
-    _elapsed_within(started, 2.0)
+    _elapsed_within(started, 5.0)
     err = capsys.readouterr().err
     assert status == 1
     assert "crash: the loop " in err
@@ -53,7 +55,7 @@ def test_agentsim_fuzz_reports_the_misbehaviour_once_and_goes_on(
         ["fuzz", "--loop", f"tests.misbehaving_loops:{name}", "--examples", "1", "--seed", "1",
          "--property", "run", "--property", "M2", "--out", str(tmp_path), *GUARD]
     )  # fmt: skip
-    _elapsed_within(started, 4.0)
+    _elapsed_within(started, 8.0)
     out = capsys.readouterr().out
     assert status == 1
     crashes = [line for line in out.splitlines() if line.startswith("FAIL crash:")]
@@ -91,7 +93,7 @@ def test_the_agentsim_run_fixture_fails_each_test_and_the_session_goes_on(
         "-p", "no:cacheprovider", "-p", "no:asyncio",
         "--agentsim-budget", "0.3", "--agentsim-max-events", "2000",
     )  # fmt: skip
-    _elapsed_within(started, 5.0)
+    _elapsed_within(started, 15.0)  # five runs at the default budget would take 50 s
     outcome.assert_outcomes(passed=1, failed=len(MISBEHAVIOURS))
     text = outcome.stdout.str()
     for words in MISBEHAVIOURS.values():
@@ -102,7 +104,7 @@ def test_run_scenario_is_guarded_too() -> None:
     run_scenario(WEATHER)  # the watchdog now sleeps until this run's (default) budget is over
     started = time.perf_counter()
     result = run_scenario(WEATHER, loop=misbehaving_loops.spins(), budget=0.3)
-    _elapsed_within(started, 2.0)  # a shorter budget wakes it earlier
+    _elapsed_within(started, 5.0)  # a shorter budget wakes it earlier
     assert result.crash is not None
     assert MISBEHAVIOURS["spins"] in result.crash
     assert not result.passed
