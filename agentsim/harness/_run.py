@@ -15,6 +15,7 @@ with the events it did deliver and their invariant violations (EV2 at least).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -48,6 +49,7 @@ __all__ = [
     "RunResult",
     "broken_run",
     "expectation_of",
+    "guard_simulation",
     "guarded_run",
     "run_loop",
     "run_scenario",
@@ -273,11 +275,28 @@ def guarded_run(
         loop = ReferenceLoop(
             hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
         )
+    return guard_simulation(
+        lambda recorded: simulate(scenario, seed=seed, loop=recorded, max_events=limits.max_events),
+        scenario=scenario,
+        loop=loop,
+        seed=seed,
+        limits=limits,
+    )
+
+
+def guard_simulation(
+    main: Callable[[AgentLoop], Coroutine[Any, Any, RunResult]],
+    *,
+    scenario: Scenario,
+    loop: AgentLoop,
+    seed: int | None,
+    limits: Limits,
+) -> RunResult:
+    """`main(loop)` (a coroutine running `loop` once, such as `simulate`) on a fresh virtual
+    loop under every guard; a run that blew up becomes `broken_run` of `scenario`'s setup."""
     recorder = Recorder(loop)
     result, problem = run_guarded_coroutine(
-        simulate(scenario, seed=seed, loop=recorder, max_events=limits.max_events),
-        budget=limits.budget,
-        virtual_limit=_virtual_limit(_options(scenario)),
+        main(recorder), budget=limits.budget, virtual_limit=_virtual_limit(_options(scenario))
     )
     if problem is None and result is not None:
         return result

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentsim import run_scenario
+from agentsim.cassettes import load_cassette, replay_cassette
 from agentsim.cli._main import main
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import run_guarded
@@ -133,3 +134,12 @@ def test_time_sleep_outside_a_simulated_run_still_sleeps() -> None:
     started = time.perf_counter()
     time.sleep(0.01)
     assert time.perf_counter() - started >= 0.01
+
+
+@pytest.mark.parametrize("name", ["blocks", "yields_garbage"])
+def test_a_cassette_replay_is_guarded_too(name: str) -> None:
+    cassette = load_cassette(ROOT / "cassettes" / "anthropic.yaml")
+    result = replay_cassette(cassette, loop=getattr(misbehaving_loops, name)())
+    assert result.crash is not None
+    assert MISBEHAVIOURS[name] in result.crash
+    assert not result.problems  # the crash, not its consequences
