@@ -10,7 +10,7 @@ own:
 - ``redis://host:port/db`` (or ``rediss://``): `hypothesis.extra.redis.RedisExampleDatabase` over
   the ``redis`` client (``pip install 'agentsim[redis]'``), for machines that fuzz together.
 
-Keys are per loop and property (`database_key`), so campaigns of different loops sharing one
+Keys are per loop, property and search (`database_key`), so campaigns of different loops sharing one
 database never replay each other's cases, and a renamed property starts afresh.
 """
 
@@ -53,8 +53,12 @@ def open_database(url: str) -> ExampleDatabase:
     raise InputError(f"expected dir:PATH or redis://host:port/db, got {url!r}", path="--database")
 
 
-def database_key(loop: str | None, prop: str) -> bytes:
+def database_key(loop: str | None, prop: str, search: int = 0) -> bytes:
     """The key a campaign of `loop` (its ``module:attr`` spec; None: the reference loop) stores
-    property `prop`'s cases under."""
-    name = f"agentsim-fuzz/1/{loop or 'agentsim:ReferenceLoop'}/{prop}"
+    property `prop`'s cases under, for its `search`-th search of that property.
+
+    One key per search because a search skips the failures found before it, and hypothesis
+    deletes a stored case that no longer fails its condition: with one shared key, the second
+    search would erase the first one's failure."""
+    name = f"agentsim-fuzz/1/{loop or 'agentsim:ReferenceLoop'}/{prop}/{search}"
     return hashlib.sha256(name.encode()).digest()[:16]

@@ -258,7 +258,7 @@ def search_all(
                 progress=tick,
                 strategy=strategy,
                 database=database,
-                key=database_key(loop, prop),
+                key=database_key(loop, prop, attempt),
             )
             report.examples[prop] += found.examples
             if found.failure is None:
