@@ -37,6 +37,7 @@ LABELS = 250.0
 AXIS = 40.0
 HEIGHTS = {"provider": 22.0, "tools": 22.0, "events": 28.0, "sse": 24.0}
 GROUP_GAP = 14.0
+PIN_STRIP = 40.0  # under the axis: the violation pins, on two levels so close ones do not collide
 GROUP_TITLES = {
     "provider": "provider streams",
     "tools": "tools",
@@ -129,7 +130,7 @@ class _Axis:
 
 def _layout(timeline: Timeline) -> tuple[dict[str, float], list[tuple[str, float]], float]:
     """The y of each row's middle, where each group's title goes, and the total height."""
-    y = AXIS + 8.0
+    y = AXIS + (PIN_STRIP if timeline.pins else 0.0) + 8.0
     middle: dict[str, float] = {}
     groups: list[tuple[str, float]] = []
     group = None
@@ -224,6 +225,7 @@ letter-spacing:.06em}
 .marker-drop line{stroke:#475569;stroke-dasharray:2 2}.marker-drop text{fill:#475569}
 .violation{cursor:pointer}.violation line{stroke:var(--bad);stroke-width:1.5;stroke-dasharray:2 2}
 .violation circle{fill:var(--bad);stroke:#fff;stroke-width:1.5}
+.pin-ring{fill:none;stroke:var(--bad);stroke-width:2}
 .violation text{fill:#fff;font-size:10px;font-weight:700}
 .violation .pin-id{fill:var(--bad);font-size:11px}
 .panels{display:grid;grid-template-columns:minmax(300px,1fr) minmax(300px,1fr);gap:16px;
@@ -344,19 +346,42 @@ def _chart(timeline: Timeline) -> tuple[str, str]:
             f'<text x="{_f(x + 3)}" y="{_f(y_text)}">{_e(marker.label)}</text></g>'
         )
     by_id = {item.id: item for item in timeline.items}
-    for n, pin in enumerate(timeline.pins):
-        target = by_id.get(pin.item) if pin.item is not None else None
+    # one pin per pinned item (its checks listed), in the strip under the axis, a line down to it
+    groups_at: dict[str | None, list[str]] = {}
+    texts: dict[str | None, list[str]] = {}
+    for pin in timeline.pins:
+        key = pin.item if pin.item in by_id else None
+        groups_at.setdefault(key, [])
+        if pin.check not in groups_at[key]:
+            groups_at[key].append(pin.check)
+        texts.setdefault(key, []).append(f"{pin.check}: {pin.message}")
+    placed = sorted(
+        groups_at, key=lambda k: (axis.item(by_id[k]) if k is not None else end_x, k or "")
+    )
+    last_x, level = -1e9, 0
+    for key in placed:
+        target = by_id[key] if key is not None else None
         x = axis.item(target) if target is not None else end_x
-        y = middle[target.row] - 17 if target is not None else AXIS + 12
+        level = 1 - level if x - last_x < 70 else 0
+        last_x = x
+        y = AXIS + 13 + 15 * level
+        checks = ", ".join(groups_at[key])
         ident = f' data-target="{target.id}"' if target is not None else ""
-        text = f"{pin.check}: {pin.message}"
+        bottom = middle[target.row] - 9 if target is not None else height - 26
+        ring = ""
+        if target is not None:
+            ty = middle[target.row]
+            ring = (
+                f'<rect class="pin-ring" x="{_f(x - 6)}" y="{_f(ty - 11)}" width="12" '
+                f'height="22" rx="3"/>'
+            )
         right.append(
-            f'<g class="violation" data-check="{_e(pin.check)}"{ident}><title>{_e(text)}</title>'
-            f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(AXIS)}" y2="{_f(height - 26)}"/>'
+            f'<g class="violation" data-check="{_e(checks)}"{ident}>'
+            f"<title>{_e(chr(10).join(texts[key]))}</title>"
+            f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(y + 7)}" y2="{_f(bottom)}"/>{ring}'
             f'<circle cx="{_f(x)}" cy="{_f(y)}" r="7"/>'
             f'<text x="{_f(x)}" y="{_f(y + 3.5)}" text-anchor="middle">!</text>'
-            f'<text class="pin-id" x="{_f(x + 10)}" y="{_f(y + 4 - 12 * (n % 2))}">'
-            f"{_e(pin.check)}</text></g>"
+            f'<text class="pin-id" x="{_f(x + 10)}" y="{_f(y + 4)}">{_e(checks)}</text></g>'
         )
     left.append("</svg>")
     right.append("</svg>")
