@@ -27,7 +27,7 @@ from agentsim.core._runtime import CancelToken
 from agentsim.core._tools import Tool, Toolset
 from agentsim.loop._protocol import Provider, ProviderRequest
 
-__all__ = ["ChunkAt", "Recorder", "Recording", "RequestRecord", "ToolRecord"]
+__all__ = ["ChunkAt", "Recorder", "Recording", "RequestRecord", "ToolRecord", "recording_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +205,13 @@ class Recorder:
             ),
             cancel_at=self._cancel_at,
         )
+
+
+def recording_of(provider: object) -> Recording | None:
+    """What was recorded so far through `provider`, a provider `run_loop` handed a loop (None for
+    any other): how a guard that gave up on a hung or raising loop still gets the recording."""
+    recorder = provider._recorder if isinstance(provider, _RecordingProvider) else None
+    return recorder.freeze() if recorder is not None else None
 
 
 class _RecordingProvider:

@@ -147,7 +147,7 @@ def _layout(timeline: Timeline) -> tuple[dict[str, float], list[tuple[str, float
     return middle, groups, y + 30.0
 
 
-def _item_svg(item: Item, axis: _Axis, y: float, end_x: float) -> str:
+def _item_svg(item: Item, axis: _Axis, y: float, end_x: float, refs: dict[str, Item]) -> str:
     title = f"<title>{_e(item.label)}</title>"
     cls = f"item {item.kind}" + (" open" if item.open else "")
     ident = f'data-id="{item.id}"'
@@ -158,25 +158,34 @@ def _item_svg(item: Item, axis: _Axis, y: float, end_x: float) -> str:
             f'<rect class="{_e(cls)}" {ident} x="{_f(x - 3)}" y="{_f(y - h / 2)}" width="6" '
             f'height="{_f(h)}" rx="1.5">{title}</rect>'
         )
-    x0 = axis.at(item.t)
-    x1 = end_x if item.open else axis.after(item.end)
+    x0 = axis.item(refs[item.start_ref]) - 3 if item.start_ref in refs else axis.at(item.t)
+    if item.open:
+        x1 = end_x
+    elif item.end_ref in refs:
+        x1 = axis.item(refs[item.end_ref]) + 3
+    else:
+        x1 = axis.after(item.end)
     x1 = max(x1, x0 + 3.0)
-    h = 18.0 if item.row == "steps" and item.kind == "step" else 12.0
-    if item.row == "steps" and item.kind != "step":
-        h = 10.0
+    top, h = y - 6.0, 12.0
+    if item.kind == "step":
+        top, h = y - 10.0, 20.0
+    elif item.row == "steps":  # a phase: a strip along the bottom of its step
+        top, h = y + 2.0, 6.0
     out = (
-        f'<rect class="{_e(cls)}" {ident} x="{_f(x0)}" y="{_f(y - h / 2)}" '
-        f'width="{_f(x1 - x0)}" height="{_f(h)}" rx="3">{title}</rect>'
+        f'<rect class="{_e(cls)}" {ident} x="{_f(x0)}" y="{_f(top)}" '
+        f'width="{_f(x1 - x0)}" height="{_f(h)}" rx="2">{title}</rect>'
     )
     text = ""
     if item.kind == "step":
         text = item.label.split(":")[0]
+
     elif item.row.startswith("tool") or item.kind == "backoff":
         text = item.label.split(":")[0].removeprefix("tool ")
         if item.kind == "backoff":
             text = "backoff " + item.label.split(" after ")[1].split(" ")[0]
     if text and x1 - x0 > 8 * len(text):
-        out += f'<text class="bar-label" x="{_f(x0 + 5)}" y="{_f(y + 4)}">{_e(text)}</text>'
+        base = y - 1 if item.kind == "step" else y + 4
+        out += f'<text class="bar-label" x="{_f(x0 + 5)}" y="{_f(base)}">{_e(text)}</text>'
     if item.open:
         out += f'<text class="open-label" x="{_f(x1 + 4)}" y="{_f(y + 4)}">never ended</text>'
     return out
@@ -332,11 +341,12 @@ def _chart(timeline: Timeline) -> tuple[str, str]:
                 )
         previous = k
     rows = timeline.rows_by_key
+    by_id = {item.id: item for item in timeline.items}
     # step bars first, so the phases inside them stay visible
     ordered = sorted(timeline.items, key=lambda item: item.kind != "step")
     for item in ordered:
         if item.row in rows:
-            right.append(_item_svg(item, axis, middle[item.row], end_x))
+            right.append(_item_svg(item, axis, middle[item.row], end_x, by_id))
     for n, marker in enumerate(timeline.markers):
         x = axis.at(marker.t) - STEP / 2
         y_text = height - 10 - 12 * (n % 2)
@@ -345,7 +355,6 @@ def _chart(timeline: Timeline) -> tuple[str, str]:
             f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(AXIS - 2)}" y2="{_f(height - 26)}"/>'
             f'<text x="{_f(x + 3)}" y="{_f(y_text)}">{_e(marker.label)}</text></g>'
         )
-    by_id = {item.id: item for item in timeline.items}
     # one pin per pinned item (its checks listed), in the strip under the axis, a line down to it
     groups_at: dict[str | None, list[str]] = {}
     texts: dict[str | None, list[str]] = {}
@@ -355,13 +364,19 @@ def _chart(timeline: Timeline) -> tuple[str, str]:
         if pin.check not in groups_at[key]:
             groups_at[key].append(pin.check)
         texts.setdefault(key, []).append(f"{pin.check}: {pin.message}")
-    placed = sorted(
-        groups_at, key=lambda k: (axis.item(by_id[k]) if k is not None else end_x, k or "")
-    )
+    # a violation of the whole run (no terminal event, a history mismatch) stands just after the
+    # last event: where the run stopped saying anything
+    events = [item for item in timeline.items if item.row == "events"]
+    whole = axis.item(events[-1]) + 2 * STEP if events else end_x
+
+    def x_of(key: str | None) -> float:
+        return axis.item(by_id[key]) if key is not None else whole
+
+    placed = sorted(groups_at, key=lambda k: (x_of(k), k or ""))
     last_x, level = -1e9, 0
     for key in placed:
         target = by_id[key] if key is not None else None
-        x = axis.item(target) if target is not None else end_x
+        x = x_of(key)
         level = 1 - level if x - last_x < 70 else 0
         last_x = x
         y = AXIS + 13 + 15 * level
@@ -412,7 +427,9 @@ def render_html(timeline: Timeline) -> str:
         '<i style="background:#d1242f"></i>error · bars: <i style="background:#dbeafe"></i>'
         'stream open<i style="background:#fdba74"></i>tool running'
         '<i style="background:#fcd34d"></i>tool cancelled<i style="background:#fee2e2"></i>'
-        "backoff · the axis spreads each instant's items in order; gaps grow with the log of "
+        'backoff · phases: <i style="background:#c4b5fd"></i>think<i style="background:#86efac">'
+        '</i>answer<i style="background:#fdba74"></i>act<i style="background:#93c5fd"></i>'
+        "summarize · the axis spreads each instant's items in order; gaps grow with the log of "
         "their length (times are written on it). Hover an item for its summary, click for its "
         "payload.</div>"
     )

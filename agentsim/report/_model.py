@@ -69,6 +69,10 @@ class Item:
     detail: dict[str, Any]
     end: float | None = None
     open: bool = False  # a bar that never ended: drawn to the end of the run
+    # a bar between two items (a step from its step_started to its step_finished): drawn from
+    # one to the other within their instants' bursts, not across the whole bursts
+    start_ref: str | None = None
+    end_ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +136,8 @@ def _event_rows(
 ) -> tuple[list[Row], list[Item]]:
     rows = [Row("steps", "events", "steps · phases"), Row("events", "events", "agent events")]
     items: list[Item] = []
-    step: StepStarted | None = None
-    phase: PhaseChanged | None = None
+    step: tuple[int, StepStarted] | None = None
+    phase: tuple[int, PhaseChanged] | None = None
     for index, event in enumerate(events):
         detail = _event_detail(event)
         if origins is not None and index < len(origins) and origins[index] is not None:
@@ -141,36 +145,42 @@ def _event_rows(
         items.append(
             Item(f"e{index}", "events", f"ev-{event.type}", event.t, _event_label(event), detail)
         )
-        closes_phase = isinstance(event, _PHASE_ENDS)
-        if phase is not None and closes_phase:
-            items.append(_phase_bar(phase, event.t, len(items)))
+        if phase is not None and isinstance(event, _PHASE_ENDS):
+            items.append(_phase_bar(phase, event.t, index, len(items)))
             phase = None
         if isinstance(event, PhaseChanged):
-            phase = event
+            phase = (index, event)
         if isinstance(event, StepStarted):
-            step = event
+            step = (index, event)
         elif isinstance(event, StepFinished | RunCompleted | RunFailed | RunCancelled) and step:
-            items.append(_step_bar(step, event.t, len(items), open_=False))
+            items.append(_step_bar(step, event.t, index, len(items)))
             step = None
     if phase is not None:
-        items.append(_phase_bar(phase, end, len(items), open_=True))
+        items.append(_phase_bar(phase, end, None, len(items)))
     if step is not None:
-        items.append(_step_bar(step, end, len(items), open_=True))
+        items.append(_step_bar(step, end, None, len(items)))
     return rows, items
 
 
-def _step_bar(step: StepStarted, end: float, n: int, *, open_: bool) -> Item:
+def _step_bar(started: tuple[int, StepStarted], end: float, closer: int | None, n: int) -> Item:
+    index, step = started
     label = f"step {step.step}: {_num(step.t):g}s to {_num(end):g}s"
-    detail = {"step": step.step, "start": step.t, "end": end, "ended": not open_}
-    return Item(f"s{n}", "steps", "step", step.t, label, detail, end=end, open=open_)
+    detail = {"step": step.step, "start": step.t, "end": end, "ended": closer is not None}
+    return Item(
+        f"s{n}", "steps", "step", step.t, label, detail, end=end, open=closer is None,
+        start_ref=f"e{index}", end_ref=f"e{closer}" if closer is not None else None,
+    )  # fmt: skip
 
 
-def _phase_bar(phase: PhaseChanged, end: float, n: int, *, open_: bool = False) -> Item:
+def _phase_bar(changed: tuple[int, PhaseChanged], end: float, closer: int | None, n: int) -> Item:
+    index, phase = changed
     label = f"phase {phase.phase}: {_num(phase.t):g}s to {_num(end):g}s"
     detail = {"phase": phase.phase, "start": phase.t, "end": end}
     return Item(
-        f"p{n}", "steps", f"phase-{phase.phase}", phase.t, label, detail, end=end, open=open_
-    )
+        f"p{n}", "steps", f"phase-{phase.phase}", phase.t, label, detail, end=end,
+        open=closer is None, start_ref=f"e{index}",
+        end_ref=f"e{closer}" if closer is not None else None,
+    )  # fmt: skip
 
 
 def _provider_rows(
@@ -359,11 +369,13 @@ def timeline_of_run(
     get_dialect(dialect)  # an unknown dialect is an InputError before anything is built
     events = result.events
     recording = result.recording
-    end = max(
-        [e.t for e in events]
-        + ([recording.cancel_at] if recording is not None and recording.cancel_at else [])
-        + [0.0]
-    )
+    times = [e.t for e in events]
+    if recording is not None:
+        times += [r.end if r.end is not None else r.t for r in recording.requests]
+        times += [c.t for r in recording.requests for c in r.chunks]
+        times += [t.end if t.end is not None else t.start for t in recording.tools]
+        times += [recording.cancel_at] if recording.cancel_at is not None else []
+    end = max([*times, 0.0])
     rows: list[Row] = []
     items: list[Item] = []
     if recording is not None:
@@ -385,10 +397,14 @@ def timeline_of_run(
         )
     if result.dropped:
         markers.append(Marker("drop", end, "consumer dropped the stream"))
-    ids = {i.id for i in items}
-    times = {i.id: i.t for i in items}
-    pins = _pins([*result.violations, *extra], "e", ids, times, end)
+    found = [*result.violations, *extra]
+    pins = _pins(found, "e", {i.id for i in items}, {i.id: i.t for i in items}, end)
     summary = [f"outcome: {describe_outcome(result.outcome)}"]
+    if found:
+        ids = ", ".join(dict.fromkeys(v.invariant for v in found))
+        summary.append(f"invariants: {len(found)} violation(s): {ids} (pinned below)")
+    else:
+        summary.append("invariants: all hold")
     summary += [f"script: {p}" for p in result.problems]
     summary += [f"expectation: {m}" for m in result.mismatches]
     if recording is None:
