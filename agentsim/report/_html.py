@@ -74,7 +74,8 @@ def _plain(value: Any) -> Any:
 
 
 def _script_json(value: Any) -> str:
-    text = json.dumps(_plain(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    # the model's own (deterministic) order: an event's fields read as the event does
+    text = json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
     for raw, escaped in (
         ("&", "\\u0026"),
         ("<", "\\u003c"),
@@ -247,7 +248,9 @@ word-break:break-word;min-height:80px;max-height:420px;overflow:auto;margin:0;fo
 #tip{position:fixed;pointer-events:none;background:#111827;color:#f9fafb;padding:4px 7px;
 border-radius:4px;font-size:11px;max-width:520px;display:none;white-space:pre-wrap;z-index:9}
 .legend{color:var(--muted);font-size:11px;margin-top:8px}
-.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 3px 0 10px;
+.legend div{margin:2px 0}.legend b{font-weight:600;margin-right:2px}
+.legend span{white-space:nowrap;margin-left:10px}
+.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:3px;
 vertical-align:-1px}
 """
 
@@ -403,6 +406,31 @@ def _chart(timeline: Timeline) -> tuple[str, str]:
     return "".join(left), "".join(right)
 
 
+_LEGEND = (
+    ("chunks and events", (("#16a34a", "text"), ("#7c3aed", "reasoning"), ("#ea580c", "tool call"),
+                           ("#94a3b8", "usage"), ("#334155", "finish"), ("#d1242f", "error"))),
+    ("bars", (("#dbeafe", "stream open"), ("#fdba74", "tool running"),
+              ("#fcd34d", "tool cancelled"), ("#fee2e2", "backoff"))),
+    ("phases", (("#c4b5fd", "think"), ("#86efac", "answer"), ("#fdba74", "act"),
+                ("#93c5fd", "summarize"))),
+)  # fmt: skip
+
+
+def _legend() -> str:
+    parts = []
+    for title, entries in _LEGEND:
+        keys = "".join(
+            f'<span><i style="background:{color}"></i>{_e(name)}</span>' for color, name in entries
+        )
+        parts.append(f"<div><b>{_e(title)}:</b>{keys}</div>")
+    return (
+        '<div class="legend">' + "".join(parts) + "<div>The axis spreads the items of each "
+        "instant in the order they happened; the gaps between instants grow with the log of "
+        "their length, which is written above them. Hover an item for its summary, click it "
+        "for its payload.</div></div>"
+    )
+
+
 def render_html(timeline: Timeline) -> str:
     """The page of `timeline` (a str; write it with the callers' atomic writer)."""
     left, right = _chart(timeline)
@@ -413,26 +441,17 @@ def render_html(timeline: Timeline) -> str:
     pins = []
     for pin in timeline.pins:
         target = by_id.get(pin.item) if pin.item is not None else None
-        where = f" at {target.label.split(' @ ')[0]}" if target is not None else " (the whole run)"
+        where = " (the whole run)"
+        if target is not None:
+            unit = "SSE event" if target.row == "sse" else "event"
+            where = f" at {unit} {target.id[1:]} ({target.label.split(' @ ')[0].split(':')[0]})"
         attr = f' data-target="{target.id}"' if target is not None else ""
         pins.append(
             f'<li class="violation-item"{attr}><b>{_e(pin.check)}</b>{_e(where)}: '
             f"{_e(pin.message)}</li>"
         )
     violations = "".join(pins) or "<li>none: every check holds</li>"
-    legend = (
-        '<div class="legend">chunks/events:<i class="ch-text" style="background:#16a34a"></i>text'
-        '<i style="background:#7c3aed"></i>reasoning<i style="background:#ea580c"></i>tool call'
-        '<i style="background:#94a3b8"></i>usage<i style="background:#334155"></i>finish'
-        '<i style="background:#d1242f"></i>error · bars: <i style="background:#dbeafe"></i>'
-        'stream open<i style="background:#fdba74"></i>tool running'
-        '<i style="background:#fcd34d"></i>tool cancelled<i style="background:#fee2e2"></i>'
-        'backoff · phases: <i style="background:#c4b5fd"></i>think<i style="background:#86efac">'
-        '</i>answer<i style="background:#fdba74"></i>act<i style="background:#93c5fd"></i>'
-        "summarize · the axis spreads each instant's items in order; gaps grow with the log of "
-        "their length (times are written on it). Hover an item for its summary, click for its "
-        "payload.</div>"
-    )
+    legend = _legend()
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
