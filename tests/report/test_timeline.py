@@ -9,7 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from agentsim import FunctionProvider, LoopOptions, RunRequest, TextChunk, Toolset, UserMessage
+from agentsim import (
+    FinishChunk,
+    FunctionProvider,
+    LoopOptions,
+    ProviderError,
+    RunRequest,
+    TextChunk,
+    ToolCallArgsChunk,
+    ToolCallEndChunk,
+    ToolCallStartChunk,
+    Toolset,
+    UserMessage,
+)
 from agentsim.cli._main import main
 from agentsim.core._chunks import Chunk
 from agentsim.core._virtual_loop import run_virtual
@@ -192,3 +204,71 @@ def test_fuzz_writes_a_timeline_beside_each_reproducer(tmp_path: Path) -> None:
     assert f"its timeline: {reproducer.with_suffix('.html')}" in out.getvalue()
     assert 'class="violation" data-check="EV7"' in page
     assert "fuzz property sweep failed against tests.buggy_loops:partial_text_lost" in page
+
+
+def test_a_hung_loop_keeps_what_was_recorded_before_it_hung() -> None:
+    loop = load_loop("tests.buggy_loops:stalled_stream_unbounded")
+    result = run_guarded(SCENARIOS / "deadline_bounds_a_stalled_stream.yaml", loop=loop)
+    assert result.problems[-1].startswith("the run hung")
+    assert result.recording is not None
+    [request] = result.recording.requests
+    assert [c.t for c in request.chunks] == [0.8, 0.8, 0.8]
+    timeline = timeline_of_run(result)
+    assert "deadline" in [m.kind for m in timeline.markers]  # the stream outlived the deadline
+    assert {p.check for p in timeline.pins} == {"EV2", "H3"}
+    assert all(p.item is None for p in timeline.pins)  # about the whole run
+
+
+def test_a_raising_provider_and_a_sync_tool_are_recorded() -> None:
+    calls: list[str] = []
+
+    def lookup(city: str) -> str:
+        calls.append(city)
+        return "sunny"
+
+    def reply(request: ProviderRequest) -> list[Chunk | Delay | Stall]:
+        if request.step == 1:
+            return [
+                ToolCallStartChunk(0, "c1", "lookup"),
+                ToolCallArgsChunk(0, '{"city":"Paris"}'),
+                ToolCallEndChunk(0),
+                FinishChunk("tool_calls"),
+            ]
+        raise ProviderError("gone", kind="server", retryable=False)
+
+    async def main_() -> RunResult:
+        return await run_loop(
+            ReferenceLoop(),
+            request=RunRequest(messages=(UserMessage("hi"),), options=LoopOptions()),
+            provider=FunctionProvider(reply),
+            tools=Toolset([lookup]),
+        )
+
+    result = run_virtual(main_())
+    assert calls == ["Paris"]  # the wrapped sync tool ran, once
+    assert result.recording is not None
+    first, second = result.recording.requests
+    assert (first.ended, second.ended) == ("finished", "raised")
+    assert second.error == "ProviderError: gone"
+    [tool] = result.recording.tools
+    assert (tool.name, tool.arguments, tool.outcome) == ("lookup", {"city": "Paris"}, "returned")
+    kinds = {i.kind for i in timeline_of_run(result).items}
+    assert {"stream stream-failed", "tool tool-returned"} <= kinds
+
+
+def test_a_transcripts_rule_violation_is_pinned_to_its_frame(tmp_path: Path) -> None:
+    from agentsim.report import timeline_of_transcript
+    from agentsim.sse import check_transcript, encode_dialect
+
+    transcript = encode_dialect(
+        run_scenario(SCENARIOS / "tool_call_then_answer.yaml").events, "agui"
+    )
+    frames = transcript.split(b"\n\n")
+    frames.remove(next(f for f in frames if b'"TEXT_MESSAGE_START"' in f))
+    data = b"\n\n".join(frames)
+    report = check_transcript(data, dialect="agui")
+    timeline = timeline_of_transcript(report, data)
+    rule = next(p for p in timeline.pins if p.check == "S2.agui.not-open")
+    assert rule.item is not None
+    assert rule.item.startswith("f")
+    assert timeline.verdict == "FAIL"
