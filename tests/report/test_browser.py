@@ -6,13 +6,17 @@ dir. Skips, saying why, where Chromium or Playwright is missing."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentsim.fuzz._properties import load_loop, run_guarded
+from agentsim.cli._fuzz import add_fuzz_commands
+from agentsim.cli._main import main
 from agentsim.harness._run import run_scenario
 from agentsim.report import run_html
 from tests.report._support import CANCEL, SCENARIOS
@@ -31,28 +35,36 @@ ARGS = [
 ]
 
 
+def _fuzz_reproducer_page(folder: Path) -> Path:
+    """The page `agentsim fuzz` writes beside the reproducer it finds for a buggy loop."""
+    parser = argparse.ArgumentParser()
+    add_fuzz_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(
+        ["fuzz", "--loop", "tests.buggy_loops:partial_text_lost", "--examples", "60", "--seed",
+         "1", "--out", str(folder), "--property", "sweep", "--max-failures", "1"]
+    )  # fmt: skip
+    assert args.handler(args, stdout=io.StringIO(), stderr=io.StringIO()) == 1
+    [reproducer] = folder.glob("sweep-EV7-*.yaml")
+    return reproducer.with_suffix(".html")
+
+
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, int]]:
     """The pages, built before the browser starts: Playwright's sync API keeps an asyncio loop
-    running in this thread, where no virtual loop could run."""
+    running in this thread, where no virtual loop could run. The cancel page is the one
+    ``agentsim run scenarios/cancel_while_tool_runs.yaml --html FILE`` writes."""
     folder = tmp_path_factory.mktemp("pages")
-    runs = {
-        "cancel": (run_scenario(CANCEL), "native"),
-        "violation": (
-            run_guarded(CANCEL, loop=load_loop("tests.buggy_loops:partial_text_lost")),
-            "native",
-        ),
-        "retries": (
-            run_scenario(SCENARIOS / "retryable_errors_retried_with_exponential_backoff.yaml"),
-            "vercel",
-        ),
+    cancel = folder / "cancel.html"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["run", str(CANCEL), "--html", str(cancel)]) == 0
+    retries = folder / "retries.html"
+    result = run_scenario(SCENARIOS / "retryable_errors_retried_with_exponential_backoff.yaml")
+    retries.write_text(run_html(result, dialect="vercel"), encoding="utf-8")
+    return {
+        "cancel": (cancel, len(run_scenario(CANCEL).events)),
+        "violation": (_fuzz_reproducer_page(tmp_path_factory.mktemp("fuzz")), 0),
+        "retries": (retries, len(result.events)),
     }
-    out = {}
-    for name, (result, dialect) in runs.items():
-        path = folder / f"{name}.html"
-        path.write_text(run_html(result, dialect=dialect), encoding="utf-8")
-        out[name] = (path, len(result.events))
-    return out
 
 
 class Tab:
@@ -123,7 +135,7 @@ def test_the_cancel_run_renders_its_lanes_and_the_cancel_marker(
     assert errors == []
 
 
-def test_a_buggy_loops_violation_is_pinned_and_clickable(
+def test_a_fuzz_reproducers_page_shows_the_violation(
     pages: dict[str, tuple[Path, int]], browser: Tab, tmp_path: Path
 ) -> None:
     page, errors = browser.open(pages["violation"][0])
