@@ -233,8 +233,11 @@ def _provider_rows(
                 f"retry of step {e.step} as attempt {e.attempt} after {e.delay:g}s backoff "
                 f"({e.error_kind}: {e.error_message})"
             )
+            stop = e.t + e.delay
+            if stop > end + 1e-9:  # the run ended during the wait (a cancel, the deadline)
+                stop, label = end, label + f"; cut short at {_num(end):g}s"
             items.append(
-                Item(f"b{n}", "backoff", "backoff", e.t, label, _event_detail(e), end=e.t + e.delay)
+                Item(f"b{n}", "backoff", "backoff", e.t, label, _event_detail(e), end=stop)
             )
     return rows, items
 
