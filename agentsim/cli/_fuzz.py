@@ -8,7 +8,8 @@ parser's sub-parsers, each with ``handler`` set (``args.handler(args)`` returns 
   ``sweep``, ``M1``, ``M2``, ``M3``; all by default) against the reference loop or the named
   one, prints progress on stderr, writes each shrunk failure into DIR as a reproducer scenario
   and prints a summary on stdout. Exit status: 0 nothing failed, 1 something failed (the
-  reproducers are written), 2 bad input (a ``--loop`` that does not import, say).
+  reproducers are written, each with its HTML timeline beside it), 2 bad input (a ``--loop``
+  that does not import, say).
 - ``agentsim shrink FILE [--loop MODULE:FACTORY] [-o OUT] [--max-runs N]`` minimizes a
   scenario that the loop fails, by delta debugging (`agentsim.fuzz._shrink`), and writes it to OUT
   (default ``FILE`` with ``.min.yaml``). Exit status: 0 written, 1 the loop does not fail it
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 import yaml
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
+from agentsim.cli._timeline import reproducer_timeline
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import CHECKS, load_loop, run_guarded
 from agentsim.fuzz._shrink import shrink_failing
@@ -204,6 +206,8 @@ def run_fuzz(
     except InputError as exc:
         err.write(f"agentsim: error: {exc}\n")
         return 2
+    factory = load_loop(args.loop) if args.loop is not None and report.failures else None
+    pages = [reproducer_timeline(f, p, loop=factory, spec=args.loop) for f, p in report.failures]
     target = args.loop or "the reference loop"
     how = f" on {report.workers} workers" if report.workers > 1 else ""
     out.write(f"fuzzed {target} with seed {report.seed}{how} in {report.seconds:.1f}s\n")
@@ -212,9 +216,9 @@ def run_fuzz(
     for prop, count in report.examples.items():
         failed = [f for f, _ in report.failures if f.prop == prop]
         out.write(f"  {prop:<5} {count:>6} cases  {len(failed) or 'no'} failure(s)\n")
-    for failure, path in report.failures:
+    for (failure, path), page in zip(report.failures, pages, strict=True):
         known = " (replayed from the database)" if failure.key in report.replayed else ""
-        out.write(f"FAIL {failure.key}{known}: {path}\n")
+        out.write(f"FAIL {failure.key}{known}: {path}\n  (its timeline: {page})\n")
         if failure.original is not None:
             out.write(f"  (its original: {path.with_suffix('.original.yaml')})\n")
         out.writelines(f"  {line}\n" for line in failure.lines()[:3])

@@ -28,6 +28,7 @@ from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
 from agentsim.core._virtual_loop import run_virtual
+from agentsim.harness._recording import Recorder, Recording
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, LoopOptions, Provider, RunRequest
 from agentsim.scenario._schema import DropAt, Expectation, Scenario, load_scenario
@@ -56,6 +57,7 @@ class RunResult:
     problems: tuple[str, ...] = ()  # the script's deviations
     mismatches: tuple[str, ...] = ()  # unmet expectations
     initial_messages: int = 0
+    recording: Recording | None = None  # requests, chunks, tool runs, cancel (harness/_recording)
 
     @property
     def passed(self) -> bool:
@@ -109,7 +111,14 @@ async def run_loop(
     drop: DropAt | None = None,
 ) -> RunResult:
     """Run any loop through the protocol, collect its trace and check the invariants."""
-    run = loop.run(request, provider=provider, tools=tools, runtime=Runtime(seed=seed))
+    recorder = Recorder()
+    recorder.watch(request.cancel)
+    run = loop.run(
+        request,
+        provider=recorder.provider(provider),
+        tools=recorder.tools(tools),
+        runtime=Runtime(seed=seed),
+    )
     events: list[AgentEvent] = []
     dropped = False
     try:
@@ -135,6 +144,7 @@ async def run_loop(
         options=request.options,
         dropped=dropped,
         initial_messages=len(request.messages),
+        recording=recorder.freeze(),
     )
     return replace(result, violations=tuple(check_trace(result.trace)))
 
