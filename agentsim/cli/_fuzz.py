@@ -4,12 +4,12 @@ Meant to be wired into `agentsim.cli._main`: `add_fuzz_commands` adds both sub-c
 parser's sub-parsers, each with ``handler`` set (``args.handler(args)`` returns the exit status).
 
 - ``agentsim fuzz [--loop MODULE:FACTORY] [--examples N] [--seed S] [--out DIR]
-  [--property P ...] [--max-failures K] [--no-shrink] [--budget S] [--max-events N]`` runs
-  the properties (``run``, ``sweep``, ``M1``, ``M2``, ``M3``; all by default) against the
-  reference loop or the named one, prints progress on stderr, writes each shrunk failure into
-  DIR as a reproducer scenario and prints a summary on stdout. Exit status: 0 nothing failed,
-  1 something failed (the reproducers are written), 2 bad input (a ``--loop`` that does not
-  import, say).
+  [--property P ...] [--max-failures K] [--no-shrink] [--budget S] [--max-events N]
+  [--database URL] [--workers N]`` runs the properties (``run``, ``sweep``, ``M1``, ``M2``,
+  ``M3``; all by default) against the reference loop or the named one, prints progress on
+  stderr, writes each shrunk failure into DIR as a reproducer scenario and prints a summary on
+  stdout. Exit status: 0 nothing failed, 1 something failed (the reproducers are written, each
+  with its HTML timeline beside it), 2 bad input (a ``--loop`` that does not import, say).
 - ``agentsim shrink FILE [--loop MODULE:FACTORY] [-o OUT] [--max-runs N]`` minimizes a
   scenario that the loop fails, by delta debugging (`agentsim.fuzz._shrink`), and writes it to OUT
   (default ``FILE`` with ``.min.yaml``). Exit status: 0 written, 1 the loop does not fail it
@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import yaml
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
+from agentsim.cli._timeline import reproducer_timeline
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import CHECKS, load_loop, run_guarded
 from agentsim.fuzz._shrink import shrink_failing
@@ -154,6 +155,22 @@ def add_fuzz_commands(subparsers: Any) -> None:
     )
     fuzz.add_argument("--no-shrink", action="store_true", help="write failures unshrunk")
     guard_options(fuzz)
+    fuzz.add_argument(
+        "--database",
+        metavar="URL",
+        default=None,
+        help=(
+            "keep failures in a hypothesis example database and replay them first: dir:PATH or "
+            "redis://host:port/db (default: none, nothing is stored)"
+        ),
+    )
+    fuzz.add_argument(
+        "--workers",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="spread the cases over N processes with derived seeds (default 1)",
+    )
     fuzz.set_defaults(handler=run_fuzz)
 
     shrink: argparse.ArgumentParser = subparsers.add_parser(
@@ -202,7 +219,7 @@ def run_fuzz(
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     try:
-        from agentsim.fuzz._search import fuzz
+        from agentsim.fuzz._campaign import fuzz
     except ImportError as exc:  # pragma: no cover - hypothesis is a test dependency here
         err.write(f"agentsim: error: fuzz needs hypothesis ({exc}); pip install 'agentsim[fuzz]'\n")
         return 2
@@ -215,20 +232,28 @@ def run_fuzz(
             properties=args.properties or tuple(CHECKS),
             max_failures=args.max_failures,
             shrink=not args.no_shrink,
-            progress=_Ticker(err),
+            progress=_Ticker(err) if args.workers == 1 else None,
             budget=args.budget,
             max_events=args.max_events,
+            database=args.database,
+            workers=args.workers,
         )
     except InputError as exc:
         err.write(f"agentsim: error: {exc}\n")
         return 2
+    factory = load_loop(args.loop) if args.loop is not None and report.failures else None
+    pages = [reproducer_timeline(f, p, loop=factory, spec=args.loop) for f, p in report.failures]
     target = args.loop or "the reference loop"
-    out.write(f"fuzzed {target} with seed {report.seed} in {report.seconds:.1f}s\n")
+    how = f" on {report.workers} workers" if report.workers > 1 else ""
+    out.write(f"fuzzed {target} with seed {report.seed}{how} in {report.seconds:.1f}s\n")
+    if report.database is not None:
+        out.write(f"database {report.database}: {len(report.replayed)} failure(s) replayed\n")
     for prop, count in report.examples.items():
         failed = [f for f, _ in report.failures if f.prop == prop]
         out.write(f"  {prop:<5} {count:>6} cases  {len(failed) or 'no'} failure(s)\n")
-    for failure, path in report.failures:
-        out.write(f"FAIL {failure.key}: {path}\n")
+    for (failure, path), page in zip(report.failures, pages, strict=True):
+        known = " (replayed from the database)" if failure.key in report.replayed else ""
+        out.write(f"FAIL {failure.key}{known}: {path}\n  (its timeline: {page})\n")
         if failure.original is not None:
             out.write(f"  (its original: {path.with_suffix('.original.yaml')})\n")
         out.writelines(f"  {line}\n" for line in failure.lines()[:3])

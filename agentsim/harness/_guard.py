@@ -387,10 +387,12 @@ class Recorder:
         self.loop = loop
         self.events: list[AgentEvent] = []
         self.runs: list[_Recorded] = []
+        self.provider: Provider | None = None  # as handed to the loop: it holds the timeline
 
     def run(
         self, request: RunRequest, *, provider: Provider, tools: Toolset, runtime: Runtime
     ) -> AgentRun:
+        self.provider = provider
         recorded = _Recorded(
             self.loop.run(request, provider=provider, tools=tools, runtime=runtime), self.events
         )

@@ -34,6 +34,8 @@ from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
 from agentsim.harness._guard import DEFAULT_MAX_EVENTS, Limits, Recorder, run_guarded_coroutine
+from agentsim.harness._recording import Recorder as TimelineRecorder
+from agentsim.harness._recording import Recording, recording_of
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, AgentRun, LoopOptions, Provider, RunRequest
 from agentsim.scenario._schema import DropAt, Expectation, Scenario, load_scenario
@@ -72,6 +74,7 @@ class RunResult:
     mismatches: tuple[str, ...] = ()  # unmet expectations
     initial_messages: int = 0
     crash: str | None = None  # what the loop did wrong, if it raised, hung or ran away
+    recording: Recording | None = None  # requests, chunks, tool runs, cancel (harness/_recording)
 
     @property
     def passed(self) -> bool:
@@ -132,12 +135,19 @@ async def run_loop(
     A loop that raises, yields something that is not an agent event or emits more than
     `max_events` events gets a result whose `crash` says so; nothing is raised for its sake.
     """
+    recorder = TimelineRecorder()
+    recorder.watch(request.cancel)
     events: list[AgentEvent] = []
     dropped = False
     crash: str | None = None
     run: AgentRun | None = None
     try:
-        run = loop.run(request, provider=provider, tools=tools, runtime=Runtime(seed=seed))
+        run = loop.run(
+            request,
+            provider=recorder.provider(provider),
+            tools=recorder.tools(tools),
+            runtime=Runtime(seed=seed),
+        )
         async for event in run:
             if not _is_event(event):  # the protocol's type says nothing of what a loop does
                 crash = f"the loop yielded {_kind(event)}, not an agent event"
@@ -178,6 +188,7 @@ async def run_loop(
         dropped=dropped,
         initial_messages=len(request.messages),
         crash=crash,
+        recording=recorder.freeze(),
     )
     return replace(result, violations=tuple(check_trace(result.trace)))
 
@@ -317,6 +328,7 @@ def broken_run(scenario: Scenario, recorder: Recorder, seed: int | None, crash: 
         dropped=scenario.drop is not None and outcome is None,
         initial_messages=len(scenario_messages(scenario)),
         crash=crash,
+        recording=recording_of(recorder.provider),
     )
     return replace(result, violations=tuple(check_trace(result.trace)))
 

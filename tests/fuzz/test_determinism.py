@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentsim.fuzz._search import fuzz
+from agentsim.fuzz._campaign import fuzz
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,8 +20,8 @@ import yaml
 from agentsim import AgentEvent, Message, ReferenceLoop, ToolExecuted
 from agentsim.cli._main import main
 from agentsim.fuzz import _search
+from agentsim.fuzz._campaign import fuzz
 from agentsim.fuzz._properties import Failure, check_m3, load_loop, run_guarded
-from agentsim.fuzz._search import fuzz
 from agentsim.fuzz._shrink import shrink_failing
 from tests.buggy_loops import BUGS
 from tests.fuzz.test_fuzz import BrokenLoop
