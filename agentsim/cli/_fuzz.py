@@ -242,7 +242,12 @@ def run_fuzz(
         err.write(f"agentsim: error: {exc}\n")
         return 2
     factory = load_loop(args.loop) if args.loop is not None and report.failures else None
-    pages = [reproducer_timeline(f, p, loop=factory, spec=args.loop) for f, p in report.failures]
+    pages = [
+        reproducer_timeline(
+            f, p, loop=factory, spec=args.loop, budget=args.budget, max_events=args.max_events
+        )
+        for f, p in report.failures
+    ]
     target = args.loop or "the reference loop"
     how = f" on {report.workers} workers" if report.workers > 1 else ""
     out.write(f"fuzzed {target} with seed {report.seed}{how} in {report.seconds:.1f}s\n")

@@ -39,14 +39,20 @@ def write_timeline(path: str | Path, page: str) -> None:
 
 
 def reproducer_timeline(
-    failure: Failure, path: Path, *, loop: LoopFactory | None, spec: str | None
+    failure: Failure,
+    path: Path,
+    *,
+    loop: LoopFactory | None,
+    spec: str | None,
+    budget: float | None = None,
+    max_events: int | None = None,
 ) -> Path:
     """Replay the reproducer at `path` and write its timeline beside it (``<name>.html``).
 
     The replay's own violations are pinned; a relation's (M1-M3) compare two runs, so they are
     pinned to this run's events by position, and a crash is stated in the page's notes.
     """
-    result = run_guarded(path, loop=loop)
+    result = run_guarded(path, loop=loop, budget=budget, max_events=max_events)
     seen = {(v.invariant, v.index) for v in result.violations}
     extra = [v for v in failure.violations if (v.invariant, v.index) not in seen]
     notes = [f"fuzz property {failure.prop} failed against {spec or 'the reference loop'}"]

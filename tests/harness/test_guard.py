@@ -63,7 +63,7 @@ def test_agentsim_fuzz_reports_the_misbehaviour_once_and_goes_on(
     assert len(crashes) == 1, out  # once, not once per property
     assert MISBEHAVIOURS[name] in out
     assert "  M2 " in out  # the campaign went on to the next property
-    [reproducer] = [p for p in tmp_path.iterdir() if "crash" in p.name]
+    [reproducer] = [p for p in tmp_path.glob("*.yaml") if "crash" in p.name]
     again = run_guarded(
         reproducer, loop=getattr(misbehaving_loops, name), budget=0.3, max_events=2000
     )
