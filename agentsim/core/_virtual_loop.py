@@ -19,36 +19,106 @@ Design notes:
   timers with ``when < time() + _clock_resolution``. We keep that resolution at ``ulp(now)``,
   which means exactly ``when <= now``: no timer runs early, and a timer due at a large ``now``
   cannot spin forever.
-* Threads. Worker threads run in wall-clock time, while this loop's clock jumps as soon as
-  nothing is ready, so results would come back at arbitrary virtual times.
-  ``run_in_executor`` (and so ``asyncio.to_thread`` and ``getaddrinfo``) therefore runs the
-  function inline. Threads started by other means (for example ``anyio.to_thread``) are not
-  supported.
+* Threads on virtual time. Work handed to a real thread (``run_in_executor`` with any executor,
+  so ``asyncio.to_thread`` and ``getaddrinfo`` too; ``asyncio.wrap_future`` of a
+  ``concurrent.futures.Future``; anyio's worker threads, so ``anyio.to_thread.run_sync``, FastAPI's
+  ``def`` endpoints and pydantic-ai's ``def`` tools) runs in real time while the virtual clock
+  stands still: while any such work is outstanding the selector blocks on the real self-pipe
+  (which the thread's ``call_soon_threadsafe`` writes when it reports back) and never jumps the
+  clock. Timers already due still run. So a thread's result is always delivered at the virtual
+  time the thread was started at, whatever its real duration: same seed, same bytes. A deadlock
+  is declared only when no timer, no real fd and no running thread can make progress.
+* How outstanding thread work is known. ``asyncio.wrap_future`` (which ``run_in_executor`` uses)
+  chains the concurrent future into a future made by ``loop.create_future()``; ours is a
+  subclass that notices the chaining callback (CPython's ``_chain_future`` registers
+  ``_call_check_cancel``) and counts the future as thread work until it is done. That future
+  completes on the loop thread, after the worker's wake-up, so there is no window in which the
+  thread is finished but its result not yet queued. anyio keeps its own pool per loop (a
+  ``RunVar``); a worker is busy until its result is reported on the loop, which is when anyio puts
+  it back among the idle ones, so "busy" is ``len(workers) > len(idle)``. Both are private
+  details of CPython and anyio, pinned by tests/core/test_virtual_threads.py.
+* A thread that never finishes would hang the run; after ``thread_limit`` real seconds (60 by
+  default) of waiting with nothing else to do the loop raises `DeadlockError` saying so. This
+  watchdog is the only wall-clock read here, and it never influences what a finished run did.
+* The network guard must see work done in threads for a simulated run. Tasks of this loop carry
+  it in a context variable (`simulated_loop` reads it); ``asyncio.to_thread`` and anyio copy the
+  context into their workers, and ``run_in_executor`` marks the worker for the call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import functools
 import math
 import selectors
+import sys
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
 
 from agentsim.core._errors import AgentsimError
 
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
 
-__all__ = ["DeadlockError", "VirtualEventLoop", "run_virtual"]
+__all__ = ["DeadlockError", "VirtualEventLoop", "run_virtual", "simulated_loop"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 _Events = list[tuple[selectors.SelectorKey, int]]
 
+# The virtual loop the current code works for: set in every task of a `VirtualEventLoop`, and
+# in a worker thread for the duration of a call handed to it.
+_WORKING_FOR: contextvars.ContextVar[VirtualEventLoop | None] = contextvars.ContextVar(
+    "agentsim_virtual_loop", default=None
+)
+
 
 class DeadlockError(AgentsimError, RuntimeError):
     """Raised when nothing is ready, no timer can fire, and no I/O can arrive: a hang."""
+
+
+def simulated_loop() -> VirtualEventLoop | None:
+    """The `VirtualEventLoop` the calling code runs for, or None.
+
+    That is the running loop if it is virtual; in a thread that runs no loop of its own, the
+    virtual loop that handed it the current piece of work (``run_in_executor``, ``to_thread``,
+    anyio's worker threads), while that loop is open.
+    """
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        owner = _WORKING_FOR.get()
+        return owner if owner is not None and not owner.is_closed() else None
+    return running if isinstance(running, VirtualEventLoop) else None
+
+
+def _run_for(loop: VirtualEventLoop, func: Callable[..., T], *args: Any) -> T:
+    token = _WORKING_FOR.set(loop)
+    try:
+        return func(*args)
+    finally:
+        _WORKING_FOR.reset(token)
+
+
+class _Future(asyncio.Future[Any]):
+    """The loop's futures: counted as thread work while chained to a concurrent future."""
+
+    def add_done_callback(  # type: ignore[override]
+        self,
+        fn: Callable[[asyncio.Future[Any]], object],
+        *,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        super().add_done_callback(fn, context=context)
+        if getattr(fn, "__name__", None) == "_call_check_cancel":  # asyncio.futures._chain_future
+            loop = self.get_loop()
+            assert isinstance(loop, VirtualEventLoop)
+            loop._thread_work.add(self)
+            super().add_done_callback(loop._thread_work.discard)
 
 
 class _VirtualSelector(selectors.BaseSelector):
@@ -81,31 +151,93 @@ class _VirtualSelector(selectors.BaseSelector):
     def select(self, timeout: float | None = None) -> _Events:
         # Whatever real I/O is already there (self-pipe wake-ups, real sockets) costs no time.
         events = self._real.select(0)
-        if events or timeout == 0 or self.loop is None:
+        loop = self.loop
+        if events or timeout == 0 or loop is None:
             return events
-        if timeout is not None and self.loop._jump_to_next_timer():
+        if loop._threads_busy():
+            return self._wait_for_threads(loop)
+        if timeout is not None and loop._jump_to_next_timer():
             return []
         # No timer will ever fire. Only a real fd registered besides the self-pipe could wake us.
         if len(self._real.get_map()) > 1:
             return self._real.select(timeout)
-        raise self.loop._deadlock()
+        raise loop._deadlock()
+
+    def _wait_for_threads(self, loop: VirtualEventLoop) -> _Events:
+        # Virtual time stands still: wait in real time for a thread (or real I/O) to wake us.
+        give_up = time.monotonic() + loop.thread_limit
+        while loop._threads_busy():
+            events = self._real.select(0.05)
+            if events:
+                return events
+            if time.monotonic() >= give_up:
+                raise DeadlockError(
+                    f"deadlock: a worker thread has run for {loop.thread_limit:g} s of real time"
+                    " with nothing else left to do (virtual time stands still while a thread runs)"
+                )
+        return []
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
-    """A `SelectorEventLoop` whose `time()` is virtual: it starts at 0.0 and jumps to each timer."""
+    """A `SelectorEventLoop` whose `time()` is virtual: it starts at 0.0 and jumps to each timer.
+
+    `thread_limit` is how many real seconds the loop waits for a worker thread when nothing else
+    can run before it gives up with `DeadlockError`.
+    """
 
     _scheduled: list[asyncio.TimerHandle]
     _clock_resolution: float
+    _default_executor: concurrent.futures.ThreadPoolExecutor | None
 
-    def __init__(self) -> None:
+    def __init__(self, *, thread_limit: float = 60.0) -> None:
         self._now = 0.0
+        self.thread_limit = thread_limit
+        self._thread_work: set[asyncio.Future[Any]] = set()
         selector = _VirtualSelector()
         super().__init__(selector)
         selector.loop = self
         self._clock_resolution = math.ulp(self._now)
+        if not thread_limit > 0:  # checked once built, so that closing it is clean
+            self.close()
+            raise ValueError(f"thread_limit must be a number of seconds > 0, got {thread_limit!r}")
 
     def time(self) -> float:
         return self._now
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return _Future(loop=self)
+
+    def create_task(  # type: ignore[override]
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Task[T]:
+        # Mark the task's context as working for this loop (the network guard reads it, in
+        # this thread and in the workers the context is copied into).
+        if context is None:
+            if _WORKING_FOR.get() is not self:
+                context = contextvars.copy_context()
+                context.run(_WORKING_FOR.set, self)
+        elif context.get(_WORKING_FOR) is not self:
+            context.run(_WORKING_FOR.set, self)
+        return super().create_task(coro, name=name, context=context)
+
+    def _threads_busy(self) -> bool:
+        return bool(self._thread_work) or self._anyio_workers_busy()
+
+    def _anyio_workers_busy(self) -> bool:
+        backend = sys.modules.get("anyio._backends._asyncio")
+        lowlevel = sys.modules.get("anyio.lowlevel")
+        if backend is None or lowlevel is None:
+            return False
+        run_vars = getattr(lowlevel, "_run_vars", {}).get(self)
+        if not run_vars:
+            return False
+        workers = run_vars.get(getattr(backend, "_threadpool_workers", None))
+        idle = run_vars.get(getattr(backend, "_threadpool_idle_workers", None))
+        return workers is not None and idle is not None and len(workers) > len(idle)
 
     def _jump_to_next_timer(self) -> bool:
         # `_run_once` has just dropped cancelled handles from the head of `_scheduled`, and found
@@ -123,22 +255,25 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         waiting = "1 task is" if n == 1 else f"{n} tasks are"
         return DeadlockError(
             f"deadlock: nothing can ever run again ({waiting} waiting on something"
-            " that no timer or I/O can complete)"
+            " that no timer, I/O or running thread can complete)"
         )
 
     def run_in_executor(
         self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
     ) -> asyncio.Future[T]:
-        # Run inline: a worker thread would run in wall-clock time while our clock jumps ahead,
-        # so its result would come back at an arbitrary virtual time (see the module docstring).
-        if self.is_closed():
-            raise RuntimeError("Event loop is closed")
-        future: asyncio.Future[T] = self.create_future()
-        try:
-            future.set_result(func(*args))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
+        # A real thread, waited for in real time (see the module docstring). Mark the worker
+        # as working for this loop for the call, unless it is another process (unpicklable).
+        if not isinstance(executor, concurrent.futures.ProcessPoolExecutor):
+            marked = cast("Callable[[*Ts], T]", functools.partial(_run_for, self, func))
+            return super().run_in_executor(executor, marked, *args)
+        return super().run_in_executor(executor, func, *args)
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        # asyncio's version waits for a helper thread through a future no thread work is
+        # chained to; shutting the pool down here is simpler and as correct.
+        executor, self._default_executor = self._default_executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
 
 
 def run_virtual(main: Coroutine[Any, Any, T]) -> T:

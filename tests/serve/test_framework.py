@@ -116,3 +116,26 @@ def test_pydantic_ai_agent_completes_a_multi_step_tool_run(stream: bool) -> None
     assert all(call.stream is stream for call in server.playback.calls)
     if stream:
         assert {"PartDeltaEvent", "FunctionToolCallEvent", "FunctionToolResultEvent"} <= set(seen)
+
+
+def test_pydantic_ai_def_tool_runs_on_the_virtual_loop_through_scenario_transport() -> None:
+    # pydantic-ai runs a plain `def` tool in anyio's worker threads: on the virtual loop the
+    # clock waits for the thread, and the scripted delays cost no real time.
+    from agentsim import run_virtual
+    from agentsim.serve import ScenarioTransport
+
+    transport = ScenarioTransport(SCENARIO)
+    threads: list[bool] = []
+
+    async def main() -> tuple[str, float]:
+        async with httpx2.AsyncClient(transport=transport) as http:
+            weather, called = agent("http://agentsim.test", http)
+            result = await weather.run("Is Paris warmer than London?")
+        threads.extend(city in CITIES for city in called)
+        return result.output, asyncio.get_running_loop().time()
+
+    output, now = run_virtual(main())
+    assert output == "Yes: Paris is 21 C, London 14 C."
+    assert threads == [True, True]
+    assert now == pytest.approx(0.3)  # the scripted 0.2 s and 0.1 s delays, on virtual time
+    assert transport.playback.passed, transport.playback.report()
