@@ -5,6 +5,20 @@ agentsim is installed), so tests only import what they annotate with or call. Ne
 it is a module of its own rather than part of `agentsim`.
 """
 
-from agentsim.pytest._plugin import AgentsimReplay, AgentsimRun, LoopSpec, scenario_params
+from agentsim.pytest._plugin import (
+    AgentsimAReplay,
+    AgentsimARun,
+    AgentsimReplay,
+    AgentsimRun,
+    LoopSpec,
+    scenario_params,
+)
 
-__all__ = ["AgentsimReplay", "AgentsimRun", "LoopSpec", "scenario_params"]
+__all__ = [
+    "AgentsimAReplay",
+    "AgentsimARun",
+    "AgentsimReplay",
+    "AgentsimRun",
+    "LoopSpec",
+    "scenario_params",
+]

@@ -202,6 +202,14 @@ def _run_virtual(main: Coroutine[Any, Any, RunResult]) -> RunResult:
             loop.close()
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _watchdog(options: LoopOptions) -> float:
     return 4 * options.deadline + 3600.0
 
@@ -218,8 +226,10 @@ def run_guarded(
     limit = _watchdog(LoopOptions(**model.options.model_dump()))
 
     stuck: list[str] = []
+    started: list[bool] = []
 
     async def guarded() -> RunResult:
+        started.append(True)
         event_loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert isinstance(event_loop, VirtualEventLoop)
@@ -242,13 +252,28 @@ def run_guarded(
         finally:
             handle.cancel()
 
+    if _loop_running():
+        # A thread runs one loop at a time: agentsim's limitation, never the loop's fault.
+        return replace(
+            _broken_run(model, recorder, seed, ""),
+            problems=(),
+            harness=(
+                "a simulated run needs a thread without a running event loop (from an async "
+                "test, await the agentsim_arun fixture)",
+            ),
+        )
+    main = guarded()
     try:
-        return _run_virtual(guarded())
+        return _run_virtual(main)
     except asyncio.CancelledError:
         if not stuck:
             raise
         problem = stuck[0]
     except Exception as exc:
+        if not started:  # the simulation never began: agentsim's failure, not the loop's
+            main.close()
+            broken = _broken_run(model, recorder, seed, "")
+            return replace(broken, problems=(), harness=(f"{type(exc).__name__}: {exc}",))
         problem = f"the loop raised {type(exc).__name__}: {exc}"
     return _broken_run(model, recorder, seed, problem)
 

@@ -56,10 +56,12 @@ class RunResult:
     problems: tuple[str, ...] = ()  # the script's deviations
     mismatches: tuple[str, ...] = ()  # unmet expectations
     initial_messages: int = 0
+    # agentsim could not run the loop at all (its own limitation, never the loop's fault)
+    harness: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
-        return not (self.violations or self.problems or self.mismatches)
+        return not (self.violations or self.problems or self.mismatches or self.harness)
 
     @property
     def trace(self) -> Trace:
@@ -72,8 +74,10 @@ class RunResult:
         )
 
     def report(self) -> str:
-        """A short human-readable report: outcome, invariants, script and expectations."""
+        """A short human-readable report: outcome, invariants, script and expectations, and
+        apart from them any harness error (agentsim's own failure to run the loop)."""
         lines = [f"outcome: {describe_outcome(self.outcome)}"]
+        lines += [f"harness: {h}" for h in self.harness]
         if self.violations:
             lines.append(f"invariants: {len(self.violations)} violation(s)")
             lines += [f"  {v}" for v in self.violations]
