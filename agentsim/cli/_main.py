@@ -74,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--seed", type=_nonnegative_int, default=None, help="seed for ids (default: the file's)"
     )
+    run.add_argument(
+        "--virtual-wall-clock",
+        action="store_true",
+        help=(
+            "time.time(), datetime.now() and friends read the virtual clock during the run "
+            "(from 2000-01-01T00:00:00Z; as the scenario key virtual_wall_clock: true)"
+        ),
+    )
     _format_option(run)
 
     replay = commands.add_parser(
@@ -254,7 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args)
         if args.command in ("replay", "convert", "inspect"):
             return _cassette_command(args)
-        result = run_with_loop(args.scenario, loop=args.loop, seed=args.seed)
+        result = run_with_loop(
+            args.scenario, loop=args.loop, seed=args.seed, wall_clock=args.virtual_wall_clock
+        )
     except InputError as exc:
         sys.stderr.write(f"agentsim: error: {exc}\n")
         return 2

@@ -193,6 +193,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._now = 0.0
         self.thread_limit = thread_limit
         self._thread_work: set[asyncio.Future[Any]] = set()
+        self._clock_listeners: list[Callable[[float], object]] = []
         selector = _VirtualSelector()
         super().__init__(selector)
         selector.loop = self
@@ -246,9 +247,17 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         # False if no timer can fire (none, or at +inf, as in `anyio.sleep_forever()`).
         if not self._scheduled or math.isinf(when := self._scheduled[0].when()):
             return False
-        self._now = max(self._now, when)  # never go backwards
-        self._clock_resolution = math.ulp(self._now)
+        if when > self._now:  # never go backwards
+            self._now = when
+            self._clock_resolution = math.ulp(when)
+            for listener in self._clock_listeners:
+                listener(when)
         return True
+
+    def add_clock_listener(self, listener: Callable[[float], object]) -> Callable[[], None]:
+        """Call `listener(now)` each time the virtual clock moves; returns its remover."""
+        self._clock_listeners.append(listener)
+        return lambda: self._clock_listeners.remove(listener)
 
     def _deadlock(self) -> DeadlockError:
         n = len(asyncio.all_tasks(self))

@@ -46,7 +46,7 @@ from typing import Any
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
 from agentsim.check._invariants import Violation, check_trace
-from agentsim.core._errors import InputError
+from agentsim.core._errors import HarnessError, InputError
 from agentsim.core._events import AgentEvent, RunCancelled, RunCompleted, RunFailed, TerminalEvent
 from agentsim.core._history import Message
 from agentsim.core._runtime import Runtime
@@ -270,7 +270,7 @@ def run_guarded(
             raise
         problem = stuck[0]
     except Exception as exc:
-        if not started:  # the simulation never began: agentsim's failure, not the loop's
+        if not started or isinstance(exc, HarnessError):  # agentsim's failure, not the loop's
             main.close()
             broken = _broken_run(model, recorder, seed, "")
             return replace(broken, problems=(), harness=(f"{type(exc).__name__}: {exc}",))
@@ -302,11 +302,14 @@ def _broken_run(model: Scenario, recorder: _Recorder, seed: int | None, problem:
 
 
 def run_with_loop(
-    path: str | Path, *, loop: str | None = None, seed: int | None = None
+    path: str | Path, *, loop: str | None = None, seed: int | None = None, wall_clock: bool = False
 ) -> RunResult:
-    """What ``agentsim run FILE [--loop module:factory] [--seed N]`` runs."""
+    """What ``agentsim run FILE [--loop module:factory] [--seed N] [--virtual-wall-clock]`` runs."""
     factory = load_loop(loop) if loop is not None else None
-    return run_guarded(load_scenario(path), loop=factory, seed=seed)
+    scenario = load_scenario(path)
+    if wall_clock:
+        scenario = scenario.model_copy(update={"virtual_wall_clock": True})
+    return run_guarded(scenario, loop=factory, seed=seed)
 
 
 # -- properties -----------------------------------------------------------------------------------

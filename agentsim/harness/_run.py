@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsim.check._invariants import INVARIANTS, Trace, Violation, check_trace
+from agentsim.core._errors import HarnessError
 from agentsim.core._events import (
     AgentEvent,
     RunCancelled,
@@ -27,7 +28,8 @@ from agentsim.core._events import (
 from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
-from agentsim.core._virtual_loop import run_virtual
+from agentsim.core._virtual_loop import VirtualEventLoop, run_virtual
+from agentsim.harness._wall_clock import virtual_wall_clock as wall_clock
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, LoopOptions, Provider, RunRequest
 from agentsim.scenario._schema import DropAt, Expectation, Scenario, load_scenario
@@ -152,9 +154,24 @@ def _options(scenario: Scenario) -> LoopOptions:
 
 
 async def simulate(
-    scenario: Scenario, *, seed: int | None = None, loop: AgentLoop | None = None
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    loop: AgentLoop | None = None,
+    virtual_wall_clock: bool | None = None,
 ) -> RunResult:
     """Run `scenario` on the running (virtual) event loop; see `run_scenario`."""
+    wall = scenario.virtual_wall_clock if virtual_wall_clock is None else virtual_wall_clock
+    if wall:
+        event_loop = asyncio.get_running_loop()
+        if not isinstance(event_loop, VirtualEventLoop):
+            raise HarnessError("virtual_wall_clock needs the run on a VirtualEventLoop")
+        with wall_clock(event_loop):
+            return await _simulate(scenario, seed=seed, loop=loop)
+    return await _simulate(scenario, seed=seed, loop=loop)
+
+
+async def _simulate(scenario: Scenario, *, seed: int | None, loop: AgentLoop | None) -> RunResult:
     cancel = CancelToken()
     at_chunk = None
     if scenario.cancel is not None and scenario.cancel.request is not None:
@@ -190,16 +207,24 @@ async def simulate(
 
 
 def run_scenario(
-    scenario: Scenario | str | Path, *, seed: int | None = None, loop: AgentLoop | None = None
+    scenario: Scenario | str | Path,
+    *,
+    seed: int | None = None,
+    loop: AgentLoop | None = None,
+    virtual_wall_clock: bool | None = None,
 ) -> RunResult:
     """Load (if given a path) and run a scenario on a fresh virtual event loop.
 
     `seed` overrides the scenario's own; `loop` replaces the reference loop (the scenario's hooks
-    and guardrails configure only the reference loop).
+    and guardrails configure only the reference loop). `virtual_wall_clock` (default: the
+    scenario's key, off) makes ``time.time()``, ``datetime.now()`` and friends read the virtual
+    clock for the run (`agentsim.harness._wall_clock`).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return run_virtual(simulate(scenario, seed=seed, loop=loop))
+    return run_virtual(
+        simulate(scenario, seed=seed, loop=loop, virtual_wall_clock=virtual_wall_clock)
+    )
 
 
 def _compare(expect: Expectation, result: RunResult) -> list[str]:
