@@ -112,7 +112,7 @@ def test_the_cli_flag(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None
 
 
 def test_overlapping_runs_with_it_on_are_a_harness_error() -> None:
-    async def both() -> list[Any]:
+    async def both() -> object:
         from agentsim import VirtualEventLoop
         from agentsim.harness._wall_clock import virtual_wall_clock
 

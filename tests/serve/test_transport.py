@@ -148,7 +148,8 @@ def test_plain_httpx_clients_are_served_too() -> None:  # pragma: no cover - nee
 
 
 def test_the_async_transport_runs_on_trio_with_a_mock_clock() -> None:
-    trio = pytest.importorskip("trio")
+    pytest.importorskip("trio")
+    import trio
     import trio.testing
 
     transport = ScenarioTransport(
