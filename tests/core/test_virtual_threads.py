@@ -192,3 +192,66 @@ def test_a_process_pool_is_waited_for_too() -> None:
         return value, loop.time()
 
     assert run_virtual(main()) == (1024, 0.0)
+
+
+def test_a_fastapi_def_endpoint_and_dependency_run_on_the_virtual_loop() -> None:
+    fastapi = pytest.importorskip("fastapi")
+    httpx = pytest.importorskip("httpx")
+    app = fastapi.FastAPI()
+
+    def user() -> str:  # a `def` dependency: anyio's thread pool
+        return "ada"
+
+    @app.get("/hello")
+    def hello(name: str = fastapi.Depends(user)) -> dict[str, Any]:  # a `def` endpoint, too
+        time.sleep(0.01)
+        return {"hello": name, "worker": threading.current_thread() is not threading.main_thread()}
+
+    async def main() -> tuple[Any, float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            await asyncio.sleep(5)
+            response = await client.get("/hello")
+        return response.json(), asyncio.get_running_loop().time()
+
+    assert run_virtual(main()) == ({"hello": "ada", "worker": True}, 5.0)
+
+
+def test_a_tool_in_a_thread_gives_the_same_run_however_long_it_takes() -> None:
+    from agentsim import ReferenceLoop, Toolset, parse_scenario, run_scenario
+    from agentsim.core._tools import Tool
+    from agentsim.sse import encode_dialect
+
+    scenario = parse_scenario(
+        {
+            "input": "Look it up",
+            "options": {"idle_timeout": 0.5, "deadline": 60},
+            "tools": {"lookup": {"results": ["unused"]}},
+            "requests": [
+                {
+                    "chunks": [
+                        {"tool_call": {"name": "lookup", "arguments": {}}, "delay": 0.25},
+                        {"finish": "tool_calls"},
+                    ]
+                },
+                {"chunks": [{"text": "found", "delay": 0.25}, {"finish": "stop"}]},
+            ],
+        }
+    )
+
+    def run(seconds: float) -> bytes:
+        class ThreadedLoop:
+            def run(self, request: Any, *, provider: Any, tools: Any, runtime: Any) -> Any:
+                async def lookup() -> str:
+                    return await anyio.to_thread.run_sync(_work(seconds, "in a thread"))
+
+                toolset = Toolset([Tool("lookup", lookup)])
+                return ReferenceLoop().run(
+                    request, provider=provider, tools=toolset, runtime=runtime
+                )
+
+        result = run_scenario(scenario, loop=ThreadedLoop())
+        assert result.passed, result.report()
+        return encode_dialect(result.events, "native")
+
+    assert run(0.0) == run(0.03) == run(0.0)
