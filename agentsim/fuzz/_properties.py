@@ -254,13 +254,12 @@ def run_guarded(
 
     if _loop_running():
         # A thread runs one loop at a time: agentsim's limitation, never the loop's fault.
-        return replace(
-            _broken_run(model, recorder, seed, ""),
-            problems=(),
-            harness=(
-                "a simulated run needs a thread without a running event loop (from an async "
-                "test, await the agentsim_arun fixture)",
-            ),
+        return _harness_run(
+            model,
+            recorder,
+            seed,
+            "a simulated run needs a thread without a running event loop (from an async "
+            "test, await the agentsim_arun fixture)",
         )
     main = guarded()
     try:
@@ -272,10 +271,15 @@ def run_guarded(
     except Exception as exc:
         if not started or isinstance(exc, HarnessError):  # agentsim's failure, not the loop's
             main.close()
-            broken = _broken_run(model, recorder, seed, "")
-            return replace(broken, problems=(), harness=(f"{type(exc).__name__}: {exc}",))
+            return _harness_run(model, recorder, seed, f"{type(exc).__name__}: {exc}")
         problem = f"the loop raised {type(exc).__name__}: {exc}"
     return _broken_run(model, recorder, seed, problem)
+
+
+def _harness_run(model: Scenario, recorder: _Recorder, seed: int | None, error: str) -> RunResult:
+    """agentsim could not run the loop: a harness error, with nothing of the loop's to judge."""
+    broken = _broken_run(model, recorder, seed, "")
+    return replace(broken, problems=(), violations=(), harness=(error,))
 
 
 def _broken_run(model: Scenario, recorder: _Recorder, seed: int | None, problem: str) -> RunResult:
@@ -319,8 +323,14 @@ _CRASHES = ("the loop raised", "the run was still going", "the run hung")
 
 
 def crashed(result: RunResult) -> bool:
-    """Did the run raise, hang or run away (see `run_guarded`)?"""
-    return bool(result.problems) and result.problems[-1].startswith(_CRASHES)
+    """Did the run raise, hang or run away (see `run_guarded`), or could agentsim not run it?"""
+    return bool(result.harness) or (
+        bool(result.problems) and result.problems[-1].startswith(_CRASHES)
+    )
+
+
+def _crash_text(result: RunResult) -> str:
+    return f"harness: {result.harness[0]}" if result.harness else result.problems[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +352,9 @@ class Failure:
     @property
     def ids(self) -> tuple[str, ...]:
         ids = {v.invariant for v in self.violations}
-        return tuple(sorted(ids | {"crash"} if self.crash else ids))
+        if self.crash:  # a harness error is its own category, not the loop's crash
+            ids.add("harness" if self.crash.startswith("harness:") else "crash")
+        return tuple(sorted(ids))
 
     @property
     def key(self) -> str:
@@ -354,7 +366,7 @@ class Failure:
 
 
 def _run_failure(prop: str, data: dict[str, Any], result: RunResult, case: Case) -> Failure | None:
-    crash = result.problems[-1] if crashed(result) else None
+    crash = _crash_text(result) if crashed(result) else None
     if not result.violations and crash is None:
         return None
     return Failure(prop, data, result.violations, crash, case=case)

@@ -120,3 +120,20 @@ def test_a_harness_error_is_its_own_category() -> None:
     assert "harness: a simulated run needs a thread without a running event loop" in report
     assert "loop raised" not in report
     assert report.endswith("FAIL")
+
+
+def test_fuzzing_reports_a_harness_error_as_its_own_category() -> None:
+    from agentsim.fuzz._properties import check_run
+    from agentsim.fuzz._shrink import signature
+
+    data = {"input": "hi", "requests": [{"chunks": [{"text": "hi"}, {"finish": "stop"}]}]}
+
+    async def main() -> tuple[object, set[str]]:
+        return check_run((data, None), None), signature(run_guarded(data))
+
+    failure, ids = asyncio.run(main())
+    assert failure is not None
+    assert failure.ids == ("harness",)  # type: ignore[attr-defined]
+    assert failure.lines()[0].startswith("harness: a simulated run needs")  # type: ignore[attr-defined]
+    assert ids == {"harness"}
+    assert check_run((data, None), None) is None  # the same case, run properly, passes
