@@ -25,9 +25,17 @@ Design notes:
   ``def`` endpoints and pydantic-ai's ``def`` tools) runs in real time while the virtual clock
   stands still: while any such work is outstanding the selector blocks on the real self-pipe
   (which the thread's ``call_soon_threadsafe`` writes when it reports back) and never jumps the
-  clock. Timers already due still run. So a thread's result is always delivered at the virtual
-  time the thread was started at, whatever its real duration: same seed, same bytes. A deadlock
-  is declared only when no timer, no real fd and no running thread can make progress.
+  clock. Timers already due still run. A deadlock is declared only when no timer, no real fd and
+  no running thread can make progress.
+* Deterministic delivery. A thread reports back with ``call_soon_threadsafe``; left alone, those
+  wake-ups would land among the loop's other work in real-time order. So a thread's report is
+  held back (not put in the ready queue) until the loop is idle - nothing ready - and no other
+  thread is still running; then all held reports are delivered at once, ordered by the task that
+  waits for each (tasks numbered as this loop creates them), then by hand-out order. A result
+  therefore arrives at the virtual time its work was handed out, before any later timer, at the
+  same point among the loop's work and in the same order as on every other run, whatever the
+  threads' real durations. (A loop that never goes idle while a thread runs, spinning on
+  ``sleep(0)``, gets the reports after a real second instead: no hang, but no such guarantee.)
 * How outstanding thread work is known. ``asyncio.wrap_future`` (which ``run_in_executor`` uses)
   chains the concurrent future into a future made by ``loop.create_future()``; ours is a
   subclass that notices the chaining callback (CPython's ``_chain_future`` registers
@@ -51,10 +59,13 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
+import itertools
 import math
 import selectors
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
@@ -104,8 +115,13 @@ def _run_for(loop: VirtualEventLoop, func: Callable[..., T], *args: Any) -> T:
         _WORKING_FOR.reset(token)
 
 
+_INF = math.inf
+
+
 class _Future(asyncio.Future[Any]):
     """The loop's futures: counted as thread work while chained to a concurrent future."""
+
+    _agentsim_seq = _INF  # hand-out order, for thread work
 
     def add_done_callback(  # type: ignore[override]
         self,
@@ -118,6 +134,7 @@ class _Future(asyncio.Future[Any]):
             loop = self.get_loop()
             assert isinstance(loop, VirtualEventLoop)
             loop._thread_work.add(self)
+            self._agentsim_seq = next(loop._handed_out)
             super().add_done_callback(loop._thread_work.discard)
 
 
@@ -152,10 +169,18 @@ class _VirtualSelector(selectors.BaseSelector):
         # Whatever real I/O is already there (self-pipe wake-ups, real sockets) costs no time.
         events = self._real.select(0)
         loop = self.loop
-        if events or timeout == 0 or loop is None:
+        if loop is None:
             return events
-        if loop._threads_busy():
-            return self._wait_for_threads(loop)
+        if timeout == 0:  # work is ready: thread reports wait for an idle moment
+            if loop._reports:
+                loop._release_reports_if_starved()
+            return events
+        if loop._threads_running():
+            return events or self._wait_for_threads(loop)
+        if loop._release_reports():
+            return events
+        if events:
+            return events
         if timeout is not None and loop._jump_to_next_timer():
             return []
         # No timer will ever fire. Only a real fd registered besides the self-pipe could wake us.
@@ -166,7 +191,7 @@ class _VirtualSelector(selectors.BaseSelector):
     def _wait_for_threads(self, loop: VirtualEventLoop) -> _Events:
         # Virtual time stands still: wait in real time for a thread (or real I/O) to wake us.
         give_up = time.monotonic() + loop.thread_limit
-        while loop._threads_busy():
+        while loop._threads_running():
             events = self._real.select(0.05)
             if events:
                 return events
@@ -194,6 +219,13 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self.thread_limit = thread_limit
         self._thread_work: set[asyncio.Future[Any]] = set()
         self._clock_listeners: list[Callable[[float], object]] = []
+        self._handed_out = itertools.count()
+        self._task_numbers: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._reports: list[asyncio.Handle] = []  # thread reports held back, under the lock
+        self._reports_lock = threading.Lock()
+        self._starved_since: float | None = None
         selector = _VirtualSelector()
         super().__init__(selector)
         selector.loop = self
@@ -223,22 +255,83 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
                 context.run(_WORKING_FOR.set, self)
         elif context.get(_WORKING_FOR) is not self:
             context.run(_WORKING_FOR.set, self)
-        return super().create_task(coro, name=name, context=context)
+        task = super().create_task(coro, name=name, context=context)
+        self._task_numbers[task] = next(self._handed_out)
+        return task
 
-    def _threads_busy(self) -> bool:
-        return bool(self._thread_work) or self._anyio_workers_busy()
+    # -- thread work and its reports ---------------------------------------------------------------
 
-    def _anyio_workers_busy(self) -> bool:
+    def call_soon_threadsafe(  # type: ignore[override]
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        # Held from this thread too: wrap_future reports at once, here, for work done already.
+        if _is_report(callback):
+            self._check_closed()  # type: ignore[attr-defined]
+            handle = asyncio.Handle(callback, args, self, context)
+            with self._reports_lock:
+                self._reports.append(handle)
+            self._write_to_self()  # type: ignore[attr-defined]
+            return handle
+        return super().call_soon_threadsafe(callback, *args, context=context)
+
+    def _threads_running(self) -> bool:
+        """Is some thread still working (handed work whose report has not come in)?"""
+        busy_workers = self._anyio_busy_workers()
+        if not self._thread_work and not busy_workers:
+            return False
+        with self._reports_lock:
+            reports = list(self._reports)
+        anyio_reports = sum(1 for h in reports if _report_future(h) is None)
+        waiting = sum(1 for h in reports if (f := _report_future(h)) is not None and not f.done())
+        return len(self._thread_work) > waiting or busy_workers > anyio_reports
+
+    def _release_reports(self) -> bool:
+        """Deliver the held thread reports, in their deterministic order (module docstring)."""
+        if not self._reports:
+            return False
+        with self._reports_lock:
+            reports, self._reports = self._reports, []
+        self._starved_since = None
+        reports.sort(key=self._report_order)
+        self._ready.extend(reports)  # type: ignore[attr-defined]
+        return True
+
+    def _release_reports_if_starved(self) -> None:
+        # The loop has not been idle since the threads finished: after a real second, deliver.
+        if self._threads_running():
+            return
+        now = time.monotonic()
+        if self._starved_since is None:
+            self._starved_since = now
+        elif now - self._starved_since > 1.0:
+            self._release_reports()
+
+    def _report_order(self, handle: asyncio.Handle) -> tuple[float, float]:
+        future = _report_future(handle) or handle._args[0]
+        waiter = _INF
+        for callback, _context in getattr(future, "_callbacks", None) or ():
+            task = getattr(callback, "__self__", None)
+            if isinstance(task, asyncio.Task):
+                waiter = self._task_numbers.get(task, _INF)
+                break
+        return waiter, getattr(future, "_agentsim_seq", _INF)
+
+    def _anyio_busy_workers(self) -> int:
         backend = sys.modules.get("anyio._backends._asyncio")
         lowlevel = sys.modules.get("anyio.lowlevel")
         if backend is None or lowlevel is None:
-            return False
+            return 0
         run_vars = getattr(lowlevel, "_run_vars", {}).get(self)
         if not run_vars:
-            return False
+            return 0
         workers = run_vars.get(getattr(backend, "_threadpool_workers", None))
         idle = run_vars.get(getattr(backend, "_threadpool_idle_workers", None))
-        return workers is not None and idle is not None and len(workers) > len(idle)
+        if workers is None or idle is None:
+            return 0
+        return max(0, len(workers) - len(idle))
 
     def _jump_to_next_timer(self) -> bool:
         # `_run_once` has just dropped cancelled handles from the head of `_scheduled`, and found
@@ -283,6 +376,23 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         executor, self._default_executor = self._default_executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+
+
+# How threads report finished work: CPython's ``asyncio.futures._chain_future`` (behind
+# ``wrap_future``) and anyio's asyncio worker threads.
+_CHAINED = "_chain_future.<locals>._set_state"
+_ANYIO = "WorkerThread._report_result"
+
+
+def _is_report(callback: Callable[..., object]) -> bool:
+    """Is `callback` a thread reporting finished work (``wrap_future``'s, or anyio's worker)?"""
+    return getattr(callback, "__qualname__", None) in (_CHAINED, _ANYIO)
+
+
+def _report_future(handle: asyncio.Handle) -> asyncio.Future[Any] | None:
+    """The chained future a ``wrap_future`` report completes (None for anyio's reports)."""
+    callback = handle._callback  # type: ignore[attr-defined]
+    return handle._args[0] if getattr(callback, "__qualname__", None) == _CHAINED else None
 
 
 def run_virtual(main: Coroutine[Any, Any, T]) -> T:

@@ -255,3 +255,47 @@ def test_a_tool_in_a_thread_gives_the_same_run_however_long_it_takes() -> None:
         return encode_dialect(result.events, "native")
 
     assert run(0.0) == run(0.03) == run(0.0)
+
+
+@pytest.mark.parametrize("hand", [_to_thread, _anyio, _wrapped], ids=["asyncio", "anyio", "wrap"])
+def test_threads_running_at_once_report_in_a_fixed_order_whatever_their_durations(
+    hand: Hand,
+) -> None:
+    def run(durations: tuple[float, ...]) -> list[str]:
+        async def main() -> list[str]:
+            seen: list[str] = []
+
+            async def one(n: int) -> None:
+                seen.append(await hand(_work(durations[n], f"thread {n}")))
+
+            async def spinner() -> None:  # the loop's own work, meanwhile
+                for i in range(50):
+                    seen.append(f"spin {i}")
+                    await asyncio.sleep(0)
+
+            async with anyio.create_task_group() as tg:
+                for n in range(len(durations)):
+                    tg.start_soon(one, n)
+                tg.start_soon(spinner)
+            return seen
+
+        return run_virtual(main())
+
+    fast_first = run((0.0, 0.02, 0.04))
+    slow_first = run((0.04, 0.02, 0.0))
+    assert fast_first == slow_first
+    assert fast_first[-3:] == ["thread 0", "thread 1", "thread 2"]  # after the loop's own work
+
+
+def test_a_loop_spinning_while_a_thread_runs_still_gets_the_result() -> None:
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, lambda: 42)
+        spins = 0
+        while not future.done():  # never idle: the report comes after a real second
+            spins += 1
+            await asyncio.sleep(0)
+        assert spins > 0
+        return await future
+
+    assert run_virtual(main()) == 42
