@@ -4,6 +4,7 @@ Needs hypothesis (like `agentsim.strategies`), so it is a module of its own rath
 `agentsim`. See docs/fuzzing.md.
 """
 
+from agentsim.fuzz._campaign import fuzz
 from agentsim.fuzz._profiles import PROFILES, default_profile, load_profile, register_profiles
 from agentsim.fuzz._properties import (
     CHECKS,
@@ -16,7 +17,7 @@ from agentsim.fuzz._properties import (
     run_with_loop,
     write_reproducer,
 )
-from agentsim.fuzz._search import PROPERTIES, FuzzReport, Search, fuzz, polish, search
+from agentsim.fuzz._search import PROPERTIES, FuzzReport, Search, polish, search
 from agentsim.fuzz._shrink import fit_to_reference, shrink_data, shrink_failing, signature
 
 __all__ = [

@@ -8,7 +8,8 @@ parser's sub-parsers, each with ``handler`` set (``args.handler(args)`` returns 
   ``sweep``, ``M1``, ``M2``, ``M3``; all by default) against the reference loop or the named
   one, prints progress on stderr, writes each shrunk failure into DIR as a reproducer scenario
   and prints a summary on stdout. Exit status: 0 nothing failed, 1 something failed (the
-  reproducers are written), 2 bad input (a ``--loop`` that does not import, say).
+  reproducers are written, each with its HTML timeline beside it), 2 bad input (a ``--loop``
+  that does not import, say).
 - ``agentsim shrink FILE [--loop MODULE:FACTORY] [-o OUT] [--max-runs N]`` minimizes a
   scenario that the loop fails, by delta debugging (`agentsim.fuzz._shrink`), and writes it to OUT
   (default ``FILE`` with ``.min.yaml``). Exit status: 0 written, 1 the loop does not fail it
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 import yaml
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
+from agentsim.cli._timeline import reproducer_timeline
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import CHECKS, load_loop, run_guarded
 from agentsim.fuzz._shrink import shrink_failing
@@ -121,6 +123,22 @@ def add_fuzz_commands(subparsers: Any) -> None:
         help="distinct failures to look for per property (default 3)",
     )
     fuzz.add_argument("--no-shrink", action="store_true", help="write failures unshrunk")
+    fuzz.add_argument(
+        "--database",
+        metavar="URL",
+        default=None,
+        help=(
+            "keep failures in a hypothesis example database and replay them first: dir:PATH or "
+            "redis://host:port/db (default: none, nothing is stored)"
+        ),
+    )
+    fuzz.add_argument(
+        "--workers",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="spread the cases over N processes with derived seeds (default 1)",
+    )
     fuzz.set_defaults(handler=run_fuzz)
 
     shrink: argparse.ArgumentParser = subparsers.add_parser(
@@ -168,7 +186,7 @@ def run_fuzz(
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     try:
-        from agentsim.fuzz._search import fuzz
+        from agentsim.fuzz._campaign import fuzz
     except ImportError as exc:  # pragma: no cover - hypothesis is a test dependency here
         err.write(f"agentsim: error: fuzz needs hypothesis ({exc}); pip install 'agentsim[fuzz]'\n")
         return 2
@@ -181,18 +199,26 @@ def run_fuzz(
             properties=args.properties or tuple(CHECKS),
             max_failures=args.max_failures,
             shrink=not args.no_shrink,
-            progress=_Ticker(err),
+            progress=_Ticker(err) if args.workers == 1 else None,
+            database=args.database,
+            workers=args.workers,
         )
     except InputError as exc:
         err.write(f"agentsim: error: {exc}\n")
         return 2
+    factory = load_loop(args.loop) if args.loop is not None and report.failures else None
+    pages = [reproducer_timeline(f, p, loop=factory, spec=args.loop) for f, p in report.failures]
     target = args.loop or "the reference loop"
-    out.write(f"fuzzed {target} with seed {report.seed} in {report.seconds:.1f}s\n")
+    how = f" on {report.workers} workers" if report.workers > 1 else ""
+    out.write(f"fuzzed {target} with seed {report.seed}{how} in {report.seconds:.1f}s\n")
+    if report.database is not None:
+        out.write(f"database {report.database}: {len(report.replayed)} failure(s) replayed\n")
     for prop, count in report.examples.items():
         failed = [f for f, _ in report.failures if f.prop == prop]
         out.write(f"  {prop:<5} {count:>6} cases  {len(failed) or 'no'} failure(s)\n")
-    for failure, path in report.failures:
-        out.write(f"FAIL {failure.key}: {path}\n")
+    for (failure, path), page in zip(report.failures, pages, strict=True):
+        known = " (replayed from the database)" if failure.key in report.replayed else ""
+        out.write(f"FAIL {failure.key}{known}: {path}\n  (its timeline: {page})\n")
         if failure.original is not None:
             out.write(f"  (its original: {path.with_suffix('.original.yaml')})\n")
         out.writelines(f"  {line}\n" for line in failure.lines()[:3])

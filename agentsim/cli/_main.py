@@ -20,11 +20,13 @@ from agentsim.cassettes._provider import CHUNKINGS, Chunking, check_chunking, st
 from agentsim.cli._check import add_check_command, run_check
 from agentsim.cli._fuzz import add_fuzz_commands
 from agentsim.cli._serve import add_serve_commands
+from agentsim.cli._timeline import add_html_option, write_timeline
 from agentsim.core._chunks import Chunk, chunk_to_dict
 from agentsim.core._errors import InputError
 from agentsim.core._events import AgentEvent, event_to_dict
 from agentsim.fuzz._properties import load_loop, run_with_loop
 from agentsim.harness._run import RunResult
+from agentsim.report import run_html
 from agentsim.scenario._schema import scenario_json_schema
 from agentsim.scenario._script import Delay
 from agentsim.sse._dialects import DIALECT_NAMES, encode_dialect
@@ -83,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     _format_option(run)
+    add_html_option(run)
 
     replay = commands.add_parser(
         "replay",
@@ -104,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _chunking_options(replay)
     _format_option(replay)
+    add_html_option(replay)
 
     convert = commands.add_parser(
         "convert",
@@ -241,6 +245,8 @@ def _cassette_command(args: argparse.Namespace) -> int:
         return 0
     loop = load_loop(args.loop)() if args.loop is not None else None
     result = replay_cassette(cassette, chunking=chunking, seed=args.seed, loop=loop)
+    if args.html is not None:
+        write_timeline(args.html, run_html(result, title=args.cassette, dialect=args.sse))
     _print_run(result, args.format, sys.stdout, args.sse)
     sys.stdout.flush()
     for index, x in cassette.skipped:
@@ -265,6 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_with_loop(
             args.scenario, loop=args.loop, seed=args.seed, wall_clock=args.virtual_wall_clock
         )
+        if args.html is not None:
+            notes = [f"loop {args.loop}"] if args.loop else []
+            page = run_html(result, title=args.scenario, dialect=args.sse, notes=notes)
+            write_timeline(args.html, page)
     except InputError as exc:
         sys.stderr.write(f"agentsim: error: {exc}\n")
         return 2

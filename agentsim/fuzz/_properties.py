@@ -60,6 +60,7 @@ from agentsim.harness._metamorphic import (
     rechunk,
     stretch,
 )
+from agentsim.harness._recording import recording_of
 from agentsim.harness._run import RunResult, expectation_of, simulate
 from agentsim.harness._sweep import sweep
 from agentsim.loop._driver import ReferenceLoop
@@ -165,10 +166,12 @@ class _Recorder:
         self.loop = loop
         self.events: list[AgentEvent] = []
         self.runs: list[_Recorded] = []
+        self.provider: Provider | None = None  # as handed to the loop: it holds the recording
 
     def run(
         self, request: RunRequest, *, provider: Provider, tools: Toolset, runtime: Runtime
     ) -> AgentRun:
+        self.provider = provider
         recorded = _Recorded(
             self.loop.run(request, provider=provider, tools=tools, runtime=runtime), self.events
         )
@@ -301,6 +304,7 @@ def _broken_run(model: Scenario, recorder: _Recorder, seed: int | None, problem:
         dropped=model.drop is not None and outcome is None,
         problems=(problem,),
         initial_messages=1 + bool(model.system),
+        recording=recording_of(recorder.provider),
     )
     return replace(result, violations=tuple(check_trace(result.trace)))
 

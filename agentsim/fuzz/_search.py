@@ -9,39 +9,43 @@ cases that fail the same way, and the search repeats, skipping known targets, up
 `max_failures` distinct failures a property. Then `polish` runs `agentsim.fuzz._shrink` over the
 shrunk case's scenario data - hypothesis shrinks the choices that generated it, delta debugging
 what those choices cannot express (an unused request, a chunk nobody needs) - and
-`write_reproducer` saves it.
+`agentsim.fuzz._campaign` saves it (`write_reproducer`).
 
 Budgets: ``examples`` is the number of generated cases for ``run``; the metamorphic properties
 run two simulations a case and get half as many, the cancellation sweep (one run per chunk
 boundary and tool) a tenth. With a fixed ``seed`` a fuzz run is reproducible; without one a
-random seed is drawn and reported. No example database is used: `--seed` is the replay key.
+random seed is drawn and reported. Without a database nothing is stored: `--seed` is the replay
+key. With one (`agentsim.fuzz._database`: ``dir:PATH`` or ``redis://...``), hypothesis replays the
+cases stored under the loop's and property's key before generating new ones (its ``reuse``
+phase), and stores the failures it shrinks to, so a campaign remembers what it found; a failure
+found among the stored cases is reported as replayed. ``workers`` spreads a fuzz run over
+processes (`agentsim.fuzz._workers`).
 """
 
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hypothesis import Phase, find, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import NoSuchExample
 
+from agentsim.fuzz._database import database_key
 from agentsim.fuzz._properties import (
     CHECKS,
     Case,
     Failure,
     LoopFactory,
-    load_loop,
-    write_reproducer,
 )
 from agentsim.fuzz._shrink import fit_to_reference, shrink_data
 from agentsim.fuzz._strategies import scenarios
 
-__all__ = ["PROPERTIES", "FuzzReport", "Search", "fuzz", "polish", "search"]
+__all__ = ["PROPERTIES", "FuzzReport", "Search", "polish", "search", "search_all"]
 
 Progress = Callable[[str, int, int, int], None]
 
@@ -81,12 +85,48 @@ PROPERTIES: dict[str, _Property] = {
 }
 
 
+class _Found(Exception):
+    """Raised inside the hypothesis test when the condition holds (as `hypothesis.find` does)."""
+
+
+def _find(
+    cases: st.SearchStrategy[Case],
+    condition: Callable[[Case], bool],
+    *,
+    config: settings,
+    seed: int,
+    key: bytes | None,
+) -> Case:
+    """`hypothesis.find` with a seed AND a database: `find(random=...)` applies `@seed`, which
+    switches the database off, so the seed is set the way `@seed` sets it and the key the way
+    `find` does. With no database this draws exactly the cases `find` would."""
+    found: list[Case] = []
+    config = settings(config, suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+
+    @config
+    @given(cases)
+    def test(case: Case) -> None:
+        if condition(case):
+            found[:] = [case]
+            raise _Found
+
+    test._hypothesis_internal_use_seed = random.Random(seed).getrandbits(64)  # type: ignore[attr-defined]
+    test._hypothesis_internal_database_key = key  # type: ignore[attr-defined]
+    try:
+        test()
+    except _Found:
+        return found[0]
+    raise NoSuchExample(f"no failing case in {config.max_examples} examples")
+
+
 @dataclass(frozen=True, slots=True)
 class Search:
-    """One search: the failure (shrunk) if any, and how many cases were generated to find it."""
+    """One search: the failure (shrunk) if any, how many cases were tried to find it, and
+    whether it was one of the cases the database already held."""
 
     failure: Failure | None
     examples: int
+    replayed: bool = False
 
 
 def search(
@@ -99,11 +139,14 @@ def search(
     shrink: bool = True,
     progress: Progress | None = None,
     strategy: st.SearchStrategy[dict[str, Any]] | None = None,
+    database: ExampleDatabase | None = None,
+    key: bytes | None = None,
 ) -> Search:
     """Look for a case failing property `prop` whose key is not in `skip`.
 
     `strategy` draws the scenario data instead of the property's own generator: for a loop
     that supports only part of what agentsim generates, ``scenarios(inject_faults=False, ...)``.
+    With a `database`, the cases stored under `key` are tried first and failures are stored.
     """
     check = CHECKS[prop]
     target: str | None = None
@@ -122,15 +165,19 @@ def search(
         return failure.key == target
 
     phases = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
-    config = settings(max_examples=examples, database=None, deadline=None, phases=phases)
+    stored = 0
+    if database is not None:
+        phases = (Phase.reuse, *phases)
+        stored = sum(1 for _ in database.fetch(key or b""))
+    config = settings(max_examples=examples, database=database, deadline=None, phases=phases)
     try:
         cases = PROPERTIES[prop].strategy
         if strategy is not None:
             cases = st.tuples(strategy, PROPERTIES[prop].param)
-        case = find(cases, condition, settings=config, random=random.Random(seed))
+        case = _find(cases, condition, config=config, seed=seed, key=key)
     except NoSuchExample:
         return Search(None, count)
-    return Search(check(case, loop), count)
+    return Search(check(case, loop), count, replayed=0 < count <= stored)
 
 
 def polish(failure: Failure, loop: LoopFactory | None, *, max_runs: int = 2_000) -> Failure:
@@ -165,35 +212,36 @@ class FuzzReport:
     examples: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[Failure, Path]] = field(default_factory=list)
     seconds: float = 0.0
+    replayed: set[str] = field(default_factory=set)  # keys of failures the database held
+    database: str | None = None
+    workers: int = 1
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
 
-def fuzz(
-    loop: str | None = None,
+def search_all(
+    loop: str | None,
+    factory: LoopFactory | None,
+    report: FuzzReport,
     *,
-    examples: int = 1_000,
-    seed: int | None = None,
-    out: str | Path = "fuzz-failures",
-    properties: Sequence[str] = tuple(PROPERTIES),
-    max_failures: int = 3,
-    shrink: bool = True,
+    examples: int,
+    seed: int,
+    properties: Sequence[str],
+    max_failures: int,
+    shrink: bool,
     progress: Progress | None = None,
     strategy: st.SearchStrategy[dict[str, Any]] | None = None,
-) -> FuzzReport:
-    """Fuzz `loop` (``module:factory``; None: the reference loop) with every property
-    (`strategy`: the scenario data to draw from, as for `search`)."""
-    factory = load_loop(loop) if loop is not None else None
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**32)
-    report = FuzzReport(loop, seed)
-    started = time.perf_counter()
+    database: ExampleDatabase | None = None,
+) -> Iterator[tuple[Failure, bool]]:
+    """Search every property in turn, counting cases in `report.examples`; yields each distinct
+    failure (polished unless `shrink` is off) and whether the database held it."""
+    found_so_far = 0
 
     def tick(prop: str, count: int, budget: int, _: int) -> None:
         if progress is not None:
-            progress(prop, count, budget, len(report.failures))
+            progress(prop, count, budget, found_so_far)
 
     for prop in properties:
         budget = max(1, round(examples * PROPERTIES[prop].share))
@@ -209,14 +257,14 @@ def fuzz(
                 shrink=shrink,
                 progress=tick,
                 strategy=strategy,
+                database=database,
+                key=database_key(loop, prop, attempt),
             )
             report.examples[prop] += found.examples
             if found.failure is None:
                 break
             failure = polish(found.failure, factory) if shrink else found.failure
             skip |= {found.failure.key, failure.key}
-            path = write_reproducer(failure, out, loop=loop, seed=seed)
-            report.failures.append((failure, path))
+            found_so_far += 1
+            yield failure, found.replayed
             tick(prop, found.examples, budget, 0)
-    report.seconds = time.perf_counter() - started
-    return report

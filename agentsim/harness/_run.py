@@ -29,6 +29,7 @@ from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
 from agentsim.core._virtual_loop import VirtualEventLoop, run_virtual
+from agentsim.harness._recording import Recorder, Recording
 from agentsim.harness._wall_clock import virtual_wall_clock as wall_clock
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, LoopOptions, Provider, RunRequest
@@ -60,6 +61,7 @@ class RunResult:
     initial_messages: int = 0
     # agentsim could not run the loop at all (its own limitation, never the loop's fault)
     harness: tuple[str, ...] = ()
+    recording: Recording | None = None  # requests, chunks, tool runs, cancel (harness/_recording)
 
     @property
     def passed(self) -> bool:
@@ -115,7 +117,14 @@ async def run_loop(
     drop: DropAt | None = None,
 ) -> RunResult:
     """Run any loop through the protocol, collect its trace and check the invariants."""
-    run = loop.run(request, provider=provider, tools=tools, runtime=Runtime(seed=seed))
+    recorder = Recorder()
+    recorder.watch(request.cancel)
+    run = loop.run(
+        request,
+        provider=recorder.provider(provider),
+        tools=recorder.tools(tools),
+        runtime=Runtime(seed=seed),
+    )
     events: list[AgentEvent] = []
     dropped = False
     try:
@@ -141,6 +150,7 @@ async def run_loop(
         options=request.options,
         dropped=dropped,
         initial_messages=len(request.messages),
+        recording=recorder.freeze(),
     )
     return replace(result, violations=tuple(check_trace(result.trace)))
 

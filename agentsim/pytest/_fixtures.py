@@ -28,6 +28,7 @@ from agentsim.cassettes._provider import Chunking
 from agentsim.fuzz._properties import run_guarded
 from agentsim.harness._run import RunResult
 from agentsim.pytest._loops import LoopSpec, configured_loop, factory_of
+from agentsim.pytest._timelines import note_result
 from agentsim.scenario._schema import Scenario
 
 if TYPE_CHECKING:
@@ -138,7 +139,10 @@ def _runner(
         if isinstance(scenario, str | Path):
             scenario = _resolve(scenario, request)
         factory = factory_of(request.config, loop if loop is not None else agentsim_loop)
-        return run_guarded(scenario, loop=factory, seed=seed if seed is not None else agentsim_seed)
+        chosen = seed if seed is not None else agentsim_seed
+        result = run_guarded(scenario, loop=factory, seed=chosen)
+        what = str(scenario) if isinstance(scenario, Path) else "scenario data"
+        return note_result(request, what, result)
 
     return run
 
@@ -157,12 +161,13 @@ def _replayer(
             cassette = load_cassette(_resolve(cassette, request))
         factory = factory_of(request.config, loop if loop is not None else agentsim_loop)
         chosen = seed if seed is not None else agentsim_seed
-        return replay_cassette(
+        result = replay_cassette(
             cassette,
             chunking=chunking,
             seed=chosen or 0,
             loop=factory() if factory is not None else None,
         )
+        return note_result(request, str(cassette.path), result)
 
     return replay
 

@@ -38,6 +38,10 @@ What it adds, and the choices behind it:
   ``agentsim serve`` and its clients on ordinary event loops, a project's own integration
   tests and Unix sockets are untouched. ``@pytest.mark.agentsim_allow_network`` lifts the
   guard for one test, ``--agentsim-allow-network`` for the session.
+- **Timelines of failures.** When a test that used ``agentsim_run`` / ``agentsim_replay`` (or a
+  scenario file named on the command line) fails, the HTML timeline of each run that did not
+  pass is written to ``--agentsim-html DIR`` (default: ``agentsim-html/`` under pytest's base
+  temporary directory) and its path is printed in the failure report (`_timelines`).
 
   Why scoped to simulated runs rather than the whole session (as pytest-socket does): the
   plugin is on wherever agentsim is installed, so it must not break a project's other tests,
@@ -86,6 +90,7 @@ from agentsim.pytest._network_guard import (
     pytest_runtest_setup,
     pytest_runtest_teardown,
 )
+from agentsim.pytest._timelines import note_item_result, pytest_runtest_makereport
 
 __all__ = [
     "AgentsimAReplay",
@@ -101,6 +106,7 @@ __all__ = [
     "agentsim_seed",
     "normalized_sse_snapshot",
     "pytest_runtest_call",
+    "pytest_runtest_makereport",
     "pytest_runtest_setup",
     "pytest_runtest_teardown",
     "scenario_params",
@@ -163,6 +169,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=(
             "keep only the scenario/cassette cases (agentsim_scenarios, scenario_params) whose "
             "file stem matches PATTERN (shell-style, repeatable)"
+        ),
+    )
+    group.addoption(
+        "--agentsim-html",
+        metavar="DIR",
+        default=None,
+        help=(
+            "write the HTML timeline of each failing test's runs into DIR (default: "
+            "agentsim-html/ in pytest's base temporary directory); the report shows the path"
         ),
     )
     group.addoption(
@@ -259,6 +274,7 @@ class ScenarioItem(pytest.Item):
             result = replay_cassette(load_cassette(self.path), seed=seed or 0, loop=loop)
         else:
             result = run_guarded(self.path, loop=factory, seed=seed)
+        note_item_result(self, str(self.path), result)
         if not result.passed:
             raise ScenarioFailed(result.report())
 
