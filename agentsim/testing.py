@@ -7,6 +7,21 @@ it is a module of its own rather than part of `agentsim`.
 """
 
 from agentsim.pytest._fuzz_tests import fuzz_tests
-from agentsim.pytest._plugin import AgentsimReplay, AgentsimRun, LoopSpec, scenario_params
+from agentsim.pytest._plugin import (
+    AgentsimAReplay,
+    AgentsimARun,
+    AgentsimReplay,
+    AgentsimRun,
+    LoopSpec,
+    scenario_params,
+)
 
-__all__ = ["AgentsimReplay", "AgentsimRun", "LoopSpec", "fuzz_tests", "scenario_params"]
+__all__ = [
+    "AgentsimAReplay",
+    "AgentsimARun",
+    "AgentsimReplay",
+    "AgentsimRun",
+    "LoopSpec",
+    "fuzz_tests",
+    "scenario_params",
+]

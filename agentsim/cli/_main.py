@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--original", metavar="FILE", default=None, help="the original scenario of --relation"
     )
+    run.add_argument(
+        "--virtual-wall-clock",
+        action="store_true",
+        help=(
+            "time.time(), datetime.now() and friends read the virtual clock during the run "
+            "(from 2000-01-01T00:00:00Z; as the scenario key virtual_wall_clock: true)"
+        ),
+    )
     guard_options(run)
     _format_option(run)
     add_html_option(run)
@@ -290,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 budget=args.budget,
                 max_events=args.max_events,
+                wall_clock=args.virtual_wall_clock,
             )
         if args.html is not None:
             notes = [f"loop {args.loop}"] if args.loop else []

@@ -150,20 +150,28 @@ def run_with_loop(
     seed: int | None = None,
     budget: float | None = None,
     max_events: int | None = None,
+    wall_clock: bool = False,
 ) -> RunResult:
-    """What ``agentsim run FILE [--loop module:factory] [--seed N] [--budget S]`` runs."""
+    """What ``agentsim run FILE [--loop module:factory] [--seed N] [--budget S]
+    [--virtual-wall-clock]`` runs."""
     factory = load_loop(loop) if loop is not None else None
-    return run_guarded(
-        load_scenario(path), loop=factory, seed=seed, budget=budget, max_events=max_events
-    )
+    scenario = load_scenario(path)
+    if wall_clock:
+        scenario = scenario.model_copy(update={"virtual_wall_clock": True})
+    return run_guarded(scenario, loop=factory, seed=seed, budget=budget, max_events=max_events)
 
 
 # -- properties -----------------------------------------------------------------------------------
 
 
 def crashed(result: RunResult) -> bool:
-    """Did the loop raise, hang, run away or misbehave (see `run_guarded`)?"""
-    return result.crash is not None
+    """Did the loop raise, hang, run away or misbehave (see `run_guarded`), or could agentsim
+    not run it?"""
+    return result.crash is not None or bool(result.harness)
+
+
+def _crash_text(result: RunResult) -> str:
+    return f"harness: {result.harness[0]}" if result.harness else (result.crash or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +193,9 @@ class Failure:
     @property
     def ids(self) -> tuple[str, ...]:
         ids = {v.invariant for v in self.violations}
-        return tuple(sorted(ids | {"crash"} if self.crash else ids))
+        if self.crash:  # a harness error is its own category, not the loop's crash
+            ids.add("harness" if self.crash.startswith("harness:") else "crash")
+        return tuple(sorted(ids))
 
     @property
     def key(self) -> str:
@@ -215,9 +225,10 @@ def crash_kind(crash: str) -> str:
 
 
 def _run_failure(prop: str, data: dict[str, Any], result: RunResult, case: Case) -> Failure | None:
-    if not result.violations and result.crash is None:
+    crash = _crash_text(result) if crashed(result) else None
+    if not result.violations and crash is None:
         return None
-    return Failure(prop, data, result.violations, result.crash, case=case)
+    return Failure(prop, data, result.violations, crash, case=case)
 
 
 _DEFAULT = Limits()

@@ -250,7 +250,7 @@ def signature(result: RunResult) -> set[str]:
     """How a run failed: invariant ids, ``crash``, ``expect:<field>``, or ``script``."""
     ids = {v.invariant for v in result.violations}
     if crashed(result):
-        ids.add("crash")
+        ids.add("harness" if result.harness else "crash")
     ids |= {"expect:" + m.split(":", 1)[0] for m in result.mismatches}
     if not ids and result.problems:
         ids.add("script")

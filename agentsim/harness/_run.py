@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from agentsim.check._invariants import INVARIANTS, Trace, Violation, check_trace
+from agentsim.core._errors import HarnessError
 from agentsim.core._events import (
     AgentEvent,
     RunCancelled,
@@ -33,9 +34,11 @@ from agentsim.core._events import (
 from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
+from agentsim.core._virtual_loop import VirtualEventLoop
 from agentsim.harness._guard import DEFAULT_MAX_EVENTS, Limits, Recorder, run_guarded_coroutine
 from agentsim.harness._recording import Recorder as TimelineRecorder
 from agentsim.harness._recording import Recording, recording_of
+from agentsim.harness._wall_clock import virtual_wall_clock as wall_clock
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, AgentRun, LoopOptions, Provider, RunRequest
 from agentsim.scenario._schema import DropAt, Expectation, Scenario, load_scenario
@@ -74,11 +77,15 @@ class RunResult:
     mismatches: tuple[str, ...] = ()  # unmet expectations
     initial_messages: int = 0
     crash: str | None = None  # what the loop did wrong, if it raised, hung or ran away
+    # agentsim could not run the loop at all (its own limitation, never the loop's fault)
+    harness: tuple[str, ...] = ()
     recording: Recording | None = None  # requests, chunks, tool runs, cancel (harness/_recording)
 
     @property
     def passed(self) -> bool:
-        return not (self.crash or self.violations or self.problems or self.mismatches)
+        return not (
+            self.crash or self.violations or self.problems or self.mismatches or self.harness
+        )
 
     @property
     def trace(self) -> Trace:
@@ -91,10 +98,12 @@ class RunResult:
         )
 
     def report(self) -> str:
-        """A short human-readable report: outcome, invariants, script and expectations."""
+        """A short human-readable report: outcome, invariants, script and expectations, and
+        apart from them any harness error (agentsim's own failure to run the loop)."""
         lines = [f"outcome: {describe_outcome(self.outcome)}"]
         if self.crash:
             lines.append(f"crash: {self.crash}")
+        lines += [f"harness: {h}" for h in self.harness]
         if self.violations:
             lines.append(f"invariants: {len(self.violations)} violation(s)")
             lines += [f"  {v}" for v in self.violations]
@@ -216,9 +225,23 @@ async def simulate(
     seed: int | None = None,
     loop: AgentLoop | None = None,
     max_events: int = DEFAULT_MAX_EVENTS,
+    virtual_wall_clock: bool | None = None,
 ) -> RunResult:
     """Run `scenario` on the running (virtual) event loop; see `run_scenario` (but only
     `run_scenario` keeps the wall-clock budget and the virtual watchdog)."""
+    wall = scenario.virtual_wall_clock if virtual_wall_clock is None else virtual_wall_clock
+    if wall:
+        event_loop = asyncio.get_running_loop()
+        if not isinstance(event_loop, VirtualEventLoop):
+            raise HarnessError("virtual_wall_clock needs the run on a VirtualEventLoop")
+        with wall_clock(event_loop):
+            return await _simulate(scenario, seed=seed, loop=loop, max_events=max_events)
+    return await _simulate(scenario, seed=seed, loop=loop, max_events=max_events)
+
+
+async def _simulate(
+    scenario: Scenario, *, seed: int | None, loop: AgentLoop | None, max_events: int
+) -> RunResult:
     cancel = CancelToken()
     at_chunk = None
     if scenario.cancel is not None and scenario.cancel.request is not None:
@@ -262,6 +285,7 @@ def run_scenario(
     loop: AgentLoop | None = None,
     budget: float | None = None,
     max_events: int | None = None,
+    virtual_wall_clock: bool | None = None,
 ) -> RunResult:
     """Load (if given a path) and run a scenario on a fresh virtual event loop, guarded.
 
@@ -271,7 +295,13 @@ def run_scenario(
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return guarded_run(scenario, loop=loop, seed=seed, limits=Limits.of(budget, max_events))
+    return guarded_run(
+        scenario,
+        loop=loop,
+        seed=seed,
+        limits=Limits.of(budget, max_events),
+        virtual_wall_clock=virtual_wall_clock,
+    )
 
 
 def _virtual_limit(options: LoopOptions) -> float:
@@ -279,7 +309,12 @@ def _virtual_limit(options: LoopOptions) -> float:
 
 
 def guarded_run(
-    scenario: Scenario, *, loop: AgentLoop | None, seed: int | None, limits: Limits
+    scenario: Scenario,
+    *,
+    loop: AgentLoop | None,
+    seed: int | None,
+    limits: Limits,
+    virtual_wall_clock: bool | None = None,
 ) -> RunResult:
     """`simulate` on a fresh virtual loop under every guard; never raises for the loop's sake."""
     if loop is None:
@@ -287,7 +322,13 @@ def guarded_run(
             hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
         )
     return guard_simulation(
-        lambda recorded: simulate(scenario, seed=seed, loop=recorded, max_events=limits.max_events),
+        lambda recorded: simulate(
+            scenario,
+            seed=seed,
+            loop=recorded,
+            max_events=limits.max_events,
+            virtual_wall_clock=virtual_wall_clock,
+        ),
         scenario=scenario,
         loop=loop,
         seed=seed,
@@ -306,12 +347,46 @@ def guard_simulation(
     """`main(loop)` (a coroutine running `loop` once, such as `simulate`) on a fresh virtual
     loop under every guard; a run that blew up becomes `broken_run` of `scenario`'s setup."""
     recorder = Recorder(loop)
+    if _loop_running():
+        # A thread runs one event loop at a time: agentsim's limitation, never the loop's fault.
+        return harness_run(
+            scenario,
+            recorder,
+            seed,
+            "a simulated run needs a thread without a running event loop (from an async "
+            "test, await the agentsim_arun fixture)",
+        )
+    harness: list[str] = []
+
+    async def watched() -> RunResult:
+        try:
+            return await main(recorder)
+        except HarnessError as exc:  # agentsim's own failure, not the loop's
+            harness.append(f"{type(exc).__name__}: {exc}")
+            raise
+
     result, problem = run_guarded_coroutine(
-        main(recorder), budget=limits.budget, virtual_limit=_virtual_limit(_options(scenario))
+        watched(), budget=limits.budget, virtual_limit=_virtual_limit(_options(scenario))
     )
+    if harness:
+        return harness_run(scenario, recorder, seed, harness[0])
     if problem is None and result is not None:
         return result
     return broken_run(scenario, recorder, seed, problem or "the run was interrupted")
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def harness_run(scenario: Scenario, recorder: Recorder, seed: int | None, error: str) -> RunResult:
+    """agentsim could not run the loop: a harness error, with nothing of the loop's to judge."""
+    broken = broken_run(scenario, recorder, seed, "")
+    return replace(broken, crash=None, problems=(), violations=(), harness=(error,))
 
 
 def broken_run(scenario: Scenario, recorder: Recorder, seed: int | None, crash: str) -> RunResult:

@@ -7,7 +7,9 @@ What it adds, and the choices behind it:
   (a path, a `Scenario` or scenario data) through the loop under test on virtual time, guarded
   as ``agentsim run --loop`` is: a loop that raises or hangs gives a failing `RunResult`, never
   a stuck test. ``agentsim_replay(cassette, *, loop=None, chunking="recorded", seed=None)``
-  replays a recorded provider stream through it. Both resolve a relative path against the
+  replays a recorded provider stream through it. ``agentsim_arun`` / ``agentsim_areplay`` are
+  the same, awaited, for ``async def`` tests (the run gets its own loop in a worker thread; see
+  `agentsim.pytest._fixtures`). All resolve a relative path against the
   directory of the test file, so a suite passes from any working directory. ``agentsim_loop``
   is the loop under test (override it in a conftest, or name it with ``--agentsim-loop`` or
   the ``agentsim_loop`` ini key; None is the reference loop) and ``agentsim_seed`` the
@@ -68,9 +70,13 @@ from agentsim.cassettes._files import load_cassette
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import run_guarded
 from agentsim.pytest._fixtures import (
+    AgentsimAReplay,
+    AgentsimARun,
     AgentsimReplay,
     AgentsimRun,
     _params,
+    agentsim_areplay,
+    agentsim_arun,
     agentsim_loop,
     agentsim_replay,
     agentsim_run,
@@ -90,9 +96,13 @@ from agentsim.pytest._network_guard import (
 from agentsim.pytest._timelines import note_item_result, pytest_runtest_makereport
 
 __all__ = [
+    "AgentsimAReplay",
+    "AgentsimARun",
     "AgentsimReplay",
     "AgentsimRun",
     "LoopSpec",
+    "agentsim_areplay",
+    "agentsim_arun",
     "agentsim_loop",
     "agentsim_replay",
     "agentsim_run",
