@@ -4,6 +4,7 @@ Needs hypothesis (like `agentsim.strategies`), so it is a module of its own rath
 `agentsim`. See docs/fuzzing.md.
 """
 
+from agentsim.fuzz._campaign import fuzz
 from agentsim.fuzz._coverage import Coverage
 from agentsim.fuzz._profiles import PROFILES, default_profile, load_profile, register_profiles
 from agentsim.fuzz._properties import (
@@ -21,7 +22,6 @@ from agentsim.fuzz._search import (
     PROPERTIES,
     FuzzReport,
     Search,
-    fuzz,
     loop_features,
     polish,
     property_cases,

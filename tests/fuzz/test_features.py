@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from agentsim import FEATURE_NAMES, InputError, ReferenceLoop
 from agentsim.cli._fuzz import add_fuzz_commands
-from agentsim.fuzz._search import fuzz, loop_features, property_cases
+from agentsim.fuzz._campaign import fuzz
+from agentsim.fuzz._search import loop_features, property_cases
 from agentsim.loop._features import ALL_FEATURES
 from agentsim.strategies import cancellation_points, chunk_streams, faults, scenarios, timings
 

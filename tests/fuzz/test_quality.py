@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from agentsim import load_scenario
+from agentsim.fuzz._campaign import fuzz
 from agentsim.fuzz._properties import check_sweep, run_with_loop
-from agentsim.fuzz._search import fuzz, search
+from agentsim.fuzz._search import search
 from tests.buggy_loops import BUGS
 
 ROOT = Path(__file__).resolve().parents[2]
