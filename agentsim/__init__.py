@@ -35,7 +35,7 @@ from agentsim.core._chunks import (
     chunk_from_dict,
     chunk_to_dict,
 )
-from agentsim.core._errors import AgentsimError, InputError, NetworkBlockedError
+from agentsim.core._errors import AgentsimError, HarnessError, InputError, NetworkBlockedError
 from agentsim.core._events import (
     FAILURE_KINDS,
     PHASES,
@@ -130,6 +130,7 @@ __all__ = [
     "FinishReason",
     "FunctionProvider",
     "Guardrails",
+    "HarnessError",
     "Hooks",
     "IdFactory",
     "InputError",

@@ -22,8 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentsim import RunCancelled, assert_invariants
+from agentsim.fuzz._campaign import fuzz
 from agentsim.fuzz._properties import check_m1, check_m2, check_m3, crashed, run_guarded
-from agentsim.fuzz._search import fuzz
 from agentsim.harness._sweep import sweep
 from agentsim.strategies import scenarios
 
