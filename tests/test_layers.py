@@ -21,6 +21,7 @@ LAYERS = (
     "wire",
     "sse",
     "harness",
+    "report",
     "cassettes",
     "serve",
     "adapters",
@@ -143,6 +144,7 @@ LAYER_FACES = (
     "agentsim.cassettes",
     "agentsim.serve",
     "agentsim.adapters",
+    "agentsim.report",
 )
 
 

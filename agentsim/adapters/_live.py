@@ -45,7 +45,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from agentsim.check._invariants import Violation, _expected_messages
+from agentsim.check._history_rules import expected_messages
+from agentsim.check._invariants import Violation
 from agentsim.core._chunks import (
     Chunk,
     ReasoningChunk,
@@ -318,7 +319,7 @@ class AdapterRun:
                 (i for i, m in enumerate(last.messages) if isinstance(m, UserMessage)), -1
             )
             later = list(last.messages[first_user + 1 :])
-        expected = _expected_messages(self.events)
+        expected = expected_messages(self.events)
         if self.disconnected:  # what the code made of a response cut short, the client saw
             said = sum(isinstance(m, AssistantMessage) for m in later)
             later.extend(expected[said:])
