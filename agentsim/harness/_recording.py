@@ -27,7 +27,15 @@ from agentsim.core._runtime import CancelToken
 from agentsim.core._tools import Tool, Toolset
 from agentsim.loop._protocol import Provider, ProviderRequest
 
-__all__ = ["ChunkAt", "Recorder", "Recording", "RequestRecord", "ToolRecord", "recording_of"]
+__all__ = [
+    "ChunkAt",
+    "Recorder",
+    "Recording",
+    "RequestRecord",
+    "ToolRecord",
+    "recording_of",
+    "unwrapped",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +220,12 @@ def recording_of(provider: object) -> Recording | None:
     any other): how a guard that gave up on a hung or raising loop still gets the recording."""
     recorder = provider._recorder if isinstance(provider, _RecordingProvider) else None
     return recorder.freeze() if recorder is not None else None
+
+
+def unwrapped(provider: Provider) -> Provider:
+    """The provider a recording wrapper stands for (itself if it is none): what code that plays
+    a provider's own script (the intercept) must look at."""
+    return provider._inner if isinstance(provider, _RecordingProvider) else provider
 
 
 class _RecordingProvider:

@@ -58,6 +58,7 @@ from agentsim.core._chunks import (
 )
 from agentsim.core._history import Message
 from agentsim.core._tools import ToolSpec
+from agentsim.harness._recording import unwrapped
 from agentsim.loop._protocol import Provider, ProviderError, ProviderRequest
 from agentsim.scenario._schema import Scenario
 from agentsim.scenario._script import Delay, ScriptedProvider, Stall, StreamItem, _check_request
@@ -197,8 +198,10 @@ class _ProviderTransport(ScenarioTransport):
             return await self._deliver(request, error_reply(exc.api, chunk, code=exc.code))
         received: list[Chunk] = []
         self.requests.append((asked, received))
-        if isinstance(self.provider, ScriptedProvider):
-            return await self._scripted(request, call, asked, self.provider, received)
+        # The harness may wrap the provider to record its timeline; the script is what we play.
+        scripted = unwrapped(self.provider)
+        if isinstance(scripted, ScriptedProvider):
+            return await self._scripted(request, call, asked, scripted, received)
         items: list[StreamItem] = []
         try:
             async for piece in self.provider.stream(asked):
@@ -212,8 +215,9 @@ class _ProviderTransport(ScenarioTransport):
         unsendable = _unsendable(call.api, items)
         if unsendable is not None:
             problem = f"the response cannot be sent as {call.api}: {unsendable}"
-            if isinstance(self.provider, ScriptedProvider):
-                self.provider.problems.append(problem)
+            scripted = unwrapped(self.provider)
+            if isinstance(scripted, ScriptedProvider):
+                scripted.problems.append(problem)
             return error_reply(call.api, ErrorChunk("server", f"agentsim: {problem}", False, 500))
         try:
             return scripted_reply(call.api, items, stream=call.stream, array=call.array)
