@@ -84,6 +84,10 @@ def load_loop(spec: str) -> LoopFactory:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise InputError(f"cannot import {module_name!r}: {exc}", path="--loop") from None
+    except Exception as exc:  # the user's module failed while importing: say so, in one line
+        raise InputError(
+            f"importing {module_name!r} raised {type(exc).__name__}: {exc}", path="--loop"
+        ) from None
     for part in attr.split("."):
         if not hasattr(target, part):
             raise InputError(f"{module_name!r} has no attribute {attr!r}", path="--loop")

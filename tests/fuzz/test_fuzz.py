@@ -119,6 +119,24 @@ def test_load_loop_rejects_bad_specs(spec: str, message: str) -> None:
         load_loop(spec)
 
 
+def test_a_loop_module_that_raises_on_import_is_one_line_of_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "needs_a_key.py").write_text(
+        "raise RuntimeError('Missing credentials: set OPENAI_API_KEY')\nloop = None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(InputError, match="importing 'needs_a_key' raised RuntimeError: Missing"):
+        load_loop("needs_a_key:loop")
+    from agentsim.cli._main import main
+
+    assert main(["run", str(ROOT / "scenarios" / "tool_call_then_answer.yaml"),
+                 "--loop", "needs_a_key:loop"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
 def test_make_loop_passes_hooks_only_to_factories_that_take_them() -> None:
     scenario = load_scenario(ROOT / "scenarios" / "hook_terminates_on_tool_call.yaml")
     loop = make_loop(BUGS["phase_flapping"], scenario)
