@@ -35,12 +35,14 @@ from agentsim.core._chunks import (
     chunk_from_dict,
     chunk_to_dict,
 )
-from agentsim.core._errors import AgentsimError, InputError, NetworkBlockedError
+from agentsim.core._errors import AgentsimError, HarnessError, InputError, NetworkBlockedError
 from agentsim.core._events import (
     FAILURE_KINDS,
     PHASES,
     AgentEvent,
     CancelReason,
+    ContextCompressed,
+    ContextInfo,
     FailureKind,
     Phase,
     PhaseChanged,
@@ -114,6 +116,8 @@ __all__ = [
     "CancelReason",
     "CancelToken",
     "Chunk",
+    "ContextCompressed",
+    "ContextInfo",
     "Continue",
     "DeadlockError",
     "Decision",
@@ -126,6 +130,7 @@ __all__ = [
     "FinishReason",
     "FunctionProvider",
     "Guardrails",
+    "HarnessError",
     "Hooks",
     "IdFactory",
     "InputError",
@@ -203,6 +208,9 @@ __all__ = [
 _FROM_LAYERS = {
     "API_NAMES": "agentsim.wire",
     "ApiName": "agentsim.wire",
+    "asgi_loop": "agentsim.adapters",
+    "intercept": "agentsim.serve",
+    "sse_loop": "agentsim.adapters",
     "Cassette": "agentsim.cassettes",
     "CassetteProvider": "agentsim.cassettes",
     "DIALECT_NAMES": "agentsim.sse",

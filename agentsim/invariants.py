@@ -1,4 +1,4 @@
-"""The invariant library (DESIGN §4) in one place: the trace checks EV1-EV8 and H1-H3, the
+"""The invariant library (DESIGN §4) in one place: the trace checks EV1-EV10 and H1-H4, the
 metamorphic relations M1-M3 with the scenario transformations they compare, and the
 cancellation sweep. Everything here is also importable from its private module; the trace
 checks are re-exported from `agentsim` too.

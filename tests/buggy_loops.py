@@ -11,7 +11,7 @@ the command line reaches every one: ``agentsim fuzz --loop tests.buggy_loops:par
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -35,6 +35,7 @@ from agentsim import (
     Usage,
 )
 from agentsim.loop._actions import Action, Done, ToolsDone
+from agentsim.loop._features import parse_features
 from agentsim.loop._machine import LoopMachine
 
 
@@ -49,9 +50,12 @@ class BuggyLoop(ReferenceLoop):
         options: Callable[[LoopOptions], LoopOptions] = lambda options: options,
         hooks: Hooks | None = None,
         guardrails: Guardrails | None = None,
+        features: Iterable[str] | None = None,
     ) -> None:
         super().__init__(hooks=hooks, guardrails=guardrails)
         self.machine, self.driver, self.options = machine, driver, options
+        if features is not None:
+            self.features = frozenset(parse_features(features))
 
     def run(
         self, request: RunRequest, *, provider: Provider, tools: Toolset, runtime: Runtime
@@ -195,7 +199,7 @@ hook_terminate_keeps_going = partial(BuggyLoop, machine=TerminateKeepsGoing)
 blocks_out_of_order = partial(BuggyLoop, machine=GroupsBlocksByKind)
 first_fragment_swallowed = partial(BuggyLoop, machine=SwallowsFirstFragment)
 
-BUGS: dict[str, Callable[..., BuggyLoop]] = {
+BUGS: dict[str, Callable[..., BuggyLoop]] = {  # tests.buggy_loops_more adds the rest
     "partial_text_lost": partial_text_lost,
     "dangling_tool_call": dangling_tool_call,
     "stalled_stream_unbounded": stalled_stream_unbounded,

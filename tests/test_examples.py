@@ -58,7 +58,12 @@ def example_runs(
 
 
 def test_there_are_examples() -> None:
-    assert [p.name for p in SUITES] == ["ci_verification", "fuzzing", "production_bug"]
+    assert [p.name for p in SUITES] == [
+        "ci_verification",
+        "fastapi_agent",
+        "fuzzing",
+        "production_bug",
+    ]
 
 
 @pytest.mark.parametrize("folder", SUITES, ids=[p.name for p in SUITES])

@@ -21,6 +21,7 @@ LAYERS = (
     "wire",
     "sse",
     "harness",
+    "report",
     "cassettes",
     "serve",
     "adapters",
@@ -137,7 +138,14 @@ def test_no_import_circle() -> None:
             visit(module)
 
 
-LAYER_FACES = ("agentsim.wire", "agentsim.sse", "agentsim.cassettes", "agentsim.serve")
+LAYER_FACES = (
+    "agentsim.wire",
+    "agentsim.sse",
+    "agentsim.cassettes",
+    "agentsim.serve",
+    "agentsim.adapters",
+    "agentsim.report",
+)
 
 
 @pytest.mark.parametrize("face", ["agentsim", *LAYER_FACES, "agentsim.invariants"])

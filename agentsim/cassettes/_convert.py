@@ -43,8 +43,8 @@ from agentsim.cassettes._runs import describe_run, select_runs
 from agentsim.core._chunks import (
     ToolCallStartChunk,
 )
-from agentsim.core._virtual_loop import run_virtual
-from agentsim.harness._run import RunResult, expectation_of, run_loop
+from agentsim.harness._guard import Limits
+from agentsim.harness._run import RunResult, expectation_of, guard_simulation, run_loop
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, LoopOptions, RunRequest
 from agentsim.scenario._schema import chunk_item, parse_scenario
@@ -228,7 +228,7 @@ def replay_run(
             hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
         )
 
-    async def main() -> RunResult:
+    async def main(loop: AgentLoop) -> RunResult:
         result = await run_loop(
             loop,
             request=RunRequest(
@@ -239,9 +239,12 @@ def replay_run(
             tools=scenario_tools(scenario),
             seed=scenario.seed,
         )
+        if result.crash:  # the deviations after a crash are its consequences
+            return result
         return replace(result, problems=tuple(provider.problems + provider.unused()))
 
-    return run_virtual(main())
+    # Guarded like every simulated run (agentsim.harness._guard): never a hang or a traceback.
+    return guard_simulation(main, scenario=scenario, loop=loop, seed=scenario.seed, limits=Limits())
 
 
 # -- convert --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""check: the trace invariants EV1-EV8 and H1-H3 (DESIGN §4), as pure functions of a run's
+"""check: the trace invariants EV1-EV10 and H1-H4 (DESIGN §4), as pure functions of a run's
 events, history and options. Public through `agentsim` and `agentsim.invariants`.
 
 May import: core and loop (the options a trace is judged against). Must not import: scenarios,

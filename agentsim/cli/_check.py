@@ -18,8 +18,10 @@ import argparse
 import sys
 from typing import Any, TextIO
 
+from agentsim.cli._timeline import add_html_option, write_timeline
 from agentsim.core._errors import InputError
 from agentsim.loop._protocol import LoopOptions
+from agentsim.report import render_html, timeline_of_transcript
 from agentsim.scenario._schema import load_scenario
 from agentsim.sse._dialects import DIALECT_NAMES, check_transcript, encode_dialect
 
@@ -57,6 +59,7 @@ def add_check_command(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="the consumer stopped reading on purpose: no terminal event is expected",
     )
+    add_html_option(parser, "the checked transcript")
     parser.set_defaults(handler=run_check)
     return parser
 
@@ -90,6 +93,10 @@ def run_check(
             options=options,
             dropped=args.dropped,
         )
+        html_path = getattr(args, "html", None)
+        if html_path is not None:
+            page = render_html(timeline_of_transcript(report, data, title=f"agentsim check {name}"))
+            write_timeline(html_path, page)
     except InputError as exc:
         where = "" if exc.file is not None else f"{name}: "
         err.write(f"agentsim: error: {where}{exc}\n")

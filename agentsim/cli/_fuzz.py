@@ -4,11 +4,15 @@ Meant to be wired into `agentsim.cli._main`: `add_fuzz_commands` adds both sub-c
 parser's sub-parsers, each with ``handler`` set (``args.handler(args)`` returns the exit status).
 
 - ``agentsim fuzz [--loop MODULE:FACTORY] [--examples N] [--seed S] [--out DIR]
-  [--property P ...] [--max-failures K] [--no-shrink]`` runs the properties (``run``,
-  ``sweep``, ``M1``, ``M2``, ``M3``; all by default) against the reference loop or the named
-  one, prints progress on stderr, writes each shrunk failure into DIR as a reproducer scenario
-  and prints a summary on stdout. Exit status: 0 nothing failed, 1 something failed (the
-  reproducers are written), 2 bad input (a ``--loop`` that does not import, say).
+  [--property P ...] [--max-failures K] [--no-shrink] [--budget S] [--max-events N]
+  [--database URL] [--workers N] [--features A,B,...] [--coverage]`` runs the properties
+  (``run``, ``sweep``, ``M1``, ``M2``, ``M3``; all by default) against the reference loop or the
+  named one, generating only the features the loop declares (or those of ``--features``; a
+  property needing an undeclared feature is skipped), prints progress on stderr, writes each
+  shrunk failure into DIR as a reproducer scenario and prints a summary on stdout, with the
+  features fuzzed and, with ``--coverage``, how often each stream shape and DESIGN §3 rule was
+  generated. Exit status: 0 nothing failed, 1 something failed (the reproducers are written,
+  each with its HTML timeline beside it), 2 bad input (a ``--loop`` that does not import, say).
 - ``agentsim shrink FILE [--loop MODULE:FACTORY] [-o OUT] [--max-runs N]`` minimizes a
   scenario that the loop fails, by delta debugging (`agentsim.fuzz._shrink`), and writes it to OUT
   (default ``FILE`` with ``.min.yaml``). Exit status: 0 written, 1 the loop does not fail it
@@ -28,12 +32,14 @@ from typing import Any, TextIO
 import yaml
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
+from agentsim.cli._timeline import reproducer_timeline
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import CHECKS, load_loop, run_guarded
 from agentsim.fuzz._shrink import shrink_failing
+from agentsim.loop._features import FEATURE_NAMES, parse_features
 from agentsim.scenario._schema import load_scenario
 
-__all__ = ["add_fuzz_commands", "run_fuzz", "run_shrink"]
+__all__ = ["add_fuzz_commands", "guard_options", "run_fuzz", "run_shrink"]
 
 _PROPERTIES = {name.lower(): name for name in CHECKS}
 
@@ -59,6 +65,45 @@ def _property(text: str) -> str:
     if name is None:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(CHECKS)}, got {text!r}")
     return name
+
+
+def _features(text: str) -> str:
+    try:
+        parse_features(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
+def guard_options(parser: argparse.ArgumentParser) -> None:
+    """``--budget`` and ``--max-events``: the guard of each run (`agentsim.harness._guard`)."""
+    parser.add_argument(
+        "--budget",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "wall-clock seconds one run may take before it fails as a spin or a hang "
+            "(default 10; results of runs that end in time never depend on it)"
+        ),
+    )
+    parser.add_argument(
+        "--max-events",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="events one run may emit before it fails as a runaway stream (default 100000)",
+    )
 
 
 def _loop_option(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +166,38 @@ def add_fuzz_commands(subparsers: Any) -> None:
         help="distinct failures to look for per property (default 3)",
     )
     fuzz.add_argument("--no-shrink", action="store_true", help="write failures unshrunk")
+    fuzz.add_argument(
+        "--features",
+        type=_features,
+        default=None,
+        metavar="A,B,...",
+        help=(
+            "the features the loop implements, overriding its `features` declaration "
+            "(default: the declaration; all if it declares none): " + ", ".join(FEATURE_NAMES)
+        ),
+    )
+    fuzz.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also print how often each stream shape and DESIGN §3 rule was generated",
+    )
+    guard_options(fuzz)
+    fuzz.add_argument(
+        "--database",
+        metavar="URL",
+        default=None,
+        help=(
+            "keep failures in a hypothesis example database and replay them first: dir:PATH or "
+            "redis://host:port/db (default: none, nothing is stored)"
+        ),
+    )
+    fuzz.add_argument(
+        "--workers",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="spread the cases over N processes with derived seeds (default 1)",
+    )
     fuzz.set_defaults(handler=run_fuzz)
 
     shrink: argparse.ArgumentParser = subparsers.add_parser(
@@ -141,6 +218,7 @@ def add_fuzz_commands(subparsers: Any) -> None:
     shrink.add_argument(
         "--max-runs", type=_count, default=2_000, metavar="N", help="runs at most (default 2000)"
     )
+    guard_options(shrink)
     shrink.set_defaults(handler=run_shrink)
 
 
@@ -168,7 +246,7 @@ def run_fuzz(
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     try:
-        from agentsim.fuzz._search import fuzz
+        from agentsim.fuzz._campaign import fuzz
     except ImportError as exc:  # pragma: no cover - hypothesis is a test dependency here
         err.write(f"agentsim: error: fuzz needs hypothesis ({exc}); pip install 'agentsim[fuzz]'\n")
         return 2
@@ -181,18 +259,41 @@ def run_fuzz(
             properties=args.properties or tuple(CHECKS),
             max_failures=args.max_failures,
             shrink=not args.no_shrink,
-            progress=_Ticker(err),
+            progress=_Ticker(err) if args.workers == 1 else None,
+            features=getattr(args, "features", None),
+            coverage=getattr(args, "coverage", False),
+            budget=args.budget,
+            max_events=args.max_events,
+            database=args.database,
+            workers=args.workers,
         )
     except InputError as exc:
         err.write(f"agentsim: error: {exc}\n")
         return 2
+    factory = load_loop(args.loop) if args.loop is not None and report.failures else None
+    pages = [
+        reproducer_timeline(
+            f, p, loop=factory, spec=args.loop, budget=args.budget, max_events=args.max_events
+        )
+        for f, p in report.failures
+    ]
     target = args.loop or "the reference loop"
-    out.write(f"fuzzed {target} with seed {report.seed} in {report.seconds:.1f}s\n")
+    how = f" on {report.workers} workers" if report.workers > 1 else ""
+    out.write(f"fuzzed {target} with seed {report.seed}{how} in {report.seconds:.1f}s\n")
+    out.write(f"{report.feature_line()}\n")
+    if report.database is not None:
+        out.write(f"database {report.database}: {len(report.replayed)} failure(s) replayed\n")
     for prop, count in report.examples.items():
         failed = [f for f, _ in report.failures if f.prop == prop]
         out.write(f"  {prop:<5} {count:>6} cases  {len(failed) or 'no'} failure(s)\n")
-    for failure, path in report.failures:
-        out.write(f"FAIL {failure.key}: {path}\n")
+    for prop, missing in report.skipped.items():
+        needs = ", ".join(sorted(missing))
+        out.write(f"  {prop:<5} skipped: needs {needs}, which the loop does not declare\n")
+    if report.coverage is not None:
+        out.writelines(f"{line}\n" for line in report.coverage.lines())
+    for (failure, path), page in zip(report.failures, pages, strict=True):
+        known = " (replayed from the database)" if failure.key in report.replayed else ""
+        out.write(f"FAIL {failure.key}{known}: {path}\n  (its timeline: {page})\n")
         if failure.original is not None:
             out.write(f"  (its original: {path.with_suffix('.original.yaml')})\n")
         out.writelines(f"  {line}\n" for line in failure.lines()[:3])
@@ -218,10 +319,13 @@ def run_shrink(
         err.write(f"agentsim: error: {exc}\n")
         return 2
     target = args.loop or "the reference loop"
-    if run_guarded(data, loop=factory).passed:
+    budget, max_events = args.budget, args.max_events
+    if run_guarded(data, loop=factory, budget=budget, max_events=max_events).passed:
         err.write(f"{args.file} passes with {target}: nothing to shrink\n")
         return 1
-    small, result = shrink_failing(data, loop=factory, max_runs=args.max_runs)
+    small, result = shrink_failing(
+        data, loop=factory, max_runs=args.max_runs, budget=budget, max_events=max_events
+    )
     output = Path(args.output or Path(args.file).with_suffix(".min.yaml"))
     head = [
         f"# agentsim shrink: {args.file} minimized against {target}",

@@ -27,13 +27,15 @@ from agentsim.cassettes._provider import (
 )
 from agentsim.cassettes._runs import describe_run, select_runs, split_runs
 from agentsim.cli._check import add_check_command, run_check
-from agentsim.cli._fuzz import add_fuzz_commands
+from agentsim.cli._fuzz import add_fuzz_commands, guard_options
 from agentsim.cli._serve import add_serve_commands
+from agentsim.cli._timeline import add_html_option, write_timeline
 from agentsim.core._chunks import Chunk, chunk_to_dict
 from agentsim.core._errors import InputError
 from agentsim.core._events import AgentEvent, event_to_dict
-from agentsim.fuzz._properties import load_loop, run_with_loop
+from agentsim.fuzz._properties import load_loop, replay_relation, run_with_loop
 from agentsim.harness._run import RunResult
+from agentsim.report import run_html
 from agentsim.scenario._schema import scenario_json_schema
 from agentsim.scenario._script import Delay
 from agentsim.sse._dialects import DIALECT_NAMES, encode_dialect
@@ -69,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run a scenario through the reference loop (or yours) and check it",
         description=(
             "Run SCENARIO (a YAML file) through the reference agent loop on virtual time. Prints "
-            "the run to stdout and a report (outcome, invariants EV1-EV8 and H1-H3, script "
+            "the run to stdout and a report (outcome, invariants EV1-EV10 and H1-H4, script "
             "deviations, expectation) to stderr."
         ),
     )
@@ -83,7 +85,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--seed", type=_nonnegative_int, default=None, help="seed for ids (default: the file's)"
     )
+    run.add_argument(
+        "--relation",
+        choices=("M1", "M2", "M3"),
+        default=None,
+        help=(
+            "also check a metamorphic relation (what an M1-M3 reproducer's replay line does): "
+            "M1/M3 between --original's run and SCENARIO's, M2 between two runs of SCENARIO"
+        ),
+    )
+    run.add_argument(
+        "--original", metavar="FILE", default=None, help="the original scenario of --relation"
+    )
+    run.add_argument(
+        "--virtual-wall-clock",
+        action="store_true",
+        help=(
+            "time.time(), datetime.now() and friends read the virtual clock during the run "
+            "(from 2000-01-01T00:00:00Z; as the scenario key virtual_wall_clock: true)"
+        ),
+    )
+    guard_options(run)
     _format_option(run)
+    add_html_option(run)
 
     replay = commands.add_parser(
         "replay",
@@ -105,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _chunking_options(replay)
     _format_option(replay)
+    add_html_option(replay)
 
     convert = commands.add_parser(
         "convert",
@@ -305,9 +330,15 @@ def _cassette_command(args: argparse.Namespace) -> int:
             sys.stderr.write(f"wrote {output}: {requests} request(s) from {args.cassette}{which}\n")
         return 0
     passed = True
-    for run in runs:
+    for number, run in enumerate(runs, 1):
         loop = load_loop(args.loop)() if args.loop is not None else None
         result = replay_run(run, chunking=chunking, seed=args.seed, loop=loop)
+        if args.html is not None:  # one page a run: FILE, or FILE's stem plus the run's number
+            page = run_html(result, title=args.cassette, dialect=args.sse)
+            target = Path(args.html)
+            if len(runs) > 1:
+                target = target.with_name(f"{target.stem}.run{number}{target.suffix}")
+            write_timeline(target, page)
         if several:
             sys.stderr.write(f"-- {describe_run(run)}\n")
         _print_run(result, args.format, sys.stdout, args.sse)
@@ -335,7 +366,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args)
         if args.command in ("replay", "convert", "inspect"):
             return _cassette_command(args)
-        result = run_with_loop(args.scenario, loop=args.loop, seed=args.seed)
+        if args.relation is not None:
+            result = replay_relation(
+                args.scenario,
+                args.relation,
+                original=args.original,
+                loop=args.loop,
+                seed=args.seed,
+                budget=args.budget,
+                max_events=args.max_events,
+            )
+        else:
+            result = run_with_loop(
+                args.scenario,
+                loop=args.loop,
+                seed=args.seed,
+                budget=args.budget,
+                max_events=args.max_events,
+                wall_clock=args.virtual_wall_clock,
+            )
+        if args.html is not None:
+            notes = [f"loop {args.loop}"] if args.loop else []
+            page = run_html(result, title=args.scenario, dialect=args.sse, notes=notes)
+            write_timeline(args.html, page)
     except InputError as exc:
         sys.stderr.write(f"agentsim: error: {exc}\n")
         return 2

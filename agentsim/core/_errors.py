@@ -4,15 +4,21 @@ Every problem with something a user handed us (a scenario file, an option, a cas
 as `InputError`, carrying where it is (file, line, column, field path) and what was expected, so
 the CLI can print one line and exit 2 instead of a traceback. `NetworkBlockedError` lives here
 rather than in the pytest plugin so that code can catch it without importing pytest.
+`HarnessError` is agentsim failing to set up a run (an optional library missing, two runs that
+may not overlap): reports call it "harness: ...", never the loop under test's fault.
 """
 
 from __future__ import annotations
 
-__all__ = ["AgentsimError", "InputError", "NetworkBlockedError"]
+__all__ = ["AgentsimError", "HarnessError", "InputError", "NetworkBlockedError"]
 
 
 class AgentsimError(Exception):
     """Base class of every error agentsim raises on purpose."""
+
+
+class HarnessError(AgentsimError, RuntimeError):
+    """agentsim could not run the simulation as asked: its limitation, not the loop's fault."""
 
 
 class InputError(AgentsimError, ValueError):

@@ -176,6 +176,38 @@ class StepFinished:
 
 
 @dataclass(slots=True)
+class ContextInfo:
+    """Before a provider request, when context management is configured (seed 004): the
+    request's estimated size in tokens and its number of messages."""
+
+    type: ClassVar[str] = "context_info"
+    seq: int
+    t: float
+    run_id: str
+    step: int
+    estimated_tokens: int
+    messages: int
+    budget: int
+
+
+@dataclass(slots=True)
+class ContextCompressed:
+    """The request's messages were compressed to fit the token budget (seed 004): `strategy` is
+    ``truncate`` or ``summarize``; tokens and message counts before and after."""
+
+    type: ClassVar[str] = "context_compressed"
+    seq: int
+    t: float
+    run_id: str
+    step: int
+    strategy: str
+    original_tokens: int
+    compressed_tokens: int
+    messages_before: int
+    messages_after: int
+
+
+@dataclass(slots=True)
 class RetryScheduled:
     type: ClassVar[str] = "retry_scheduled"
     seq: int
@@ -236,6 +268,8 @@ AgentEvent = (
     | ToolExecuted
     | StepFinished
     | RetryScheduled
+    | ContextInfo
+    | ContextCompressed
     | RunCompleted
     | RunFailed
     | RunCancelled
@@ -258,6 +292,8 @@ EVENTS: RecordFamily[AgentEvent] = RecordFamily(
         ToolExecuted,
         StepFinished,
         RetryScheduled,
+        ContextInfo,
+        ContextCompressed,
         RunCompleted,
         RunFailed,
         RunCancelled,

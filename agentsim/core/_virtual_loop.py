@@ -19,36 +19,123 @@ Design notes:
   timers with ``when < time() + _clock_resolution``. We keep that resolution at ``ulp(now)``,
   which means exactly ``when <= now``: no timer runs early, and a timer due at a large ``now``
   cannot spin forever.
-* Threads. Worker threads run in wall-clock time, while this loop's clock jumps as soon as
-  nothing is ready, so results would come back at arbitrary virtual times.
-  ``run_in_executor`` (and so ``asyncio.to_thread`` and ``getaddrinfo``) therefore runs the
-  function inline. Threads started by other means (for example ``anyio.to_thread``) are not
-  supported.
+* Threads on virtual time. Work handed to a real thread (``run_in_executor`` with any executor,
+  so ``asyncio.to_thread`` and ``getaddrinfo`` too; ``asyncio.wrap_future`` of a
+  ``concurrent.futures.Future``; anyio's worker threads, so ``anyio.to_thread.run_sync``, FastAPI's
+  ``def`` endpoints and pydantic-ai's ``def`` tools) runs in real time while the virtual clock
+  stands still: while any such work is outstanding the selector blocks on the real self-pipe
+  (which the thread's ``call_soon_threadsafe`` writes when it reports back) and never jumps the
+  clock. Timers already due still run. A deadlock is declared only when no timer, no real fd and
+  no running thread can make progress.
+* Deterministic delivery. A thread reports back with ``call_soon_threadsafe``; left alone, those
+  wake-ups would land among the loop's other work in real-time order. So a thread's report is
+  held back (not put in the ready queue) until the loop is idle - nothing ready - and no other
+  thread is still running; then all held reports are delivered at once, ordered by the task that
+  waits for each (tasks numbered as this loop creates them), then by hand-out order. A result
+  therefore arrives at the virtual time its work was handed out, before any later timer, at the
+  same point among the loop's work and in the same order as on every other run, whatever the
+  threads' real durations. (A loop that never goes idle while a thread runs, spinning on
+  ``sleep(0)``, gets the reports after a real second instead: no hang, but no such guarantee.)
+* How outstanding thread work is known. ``asyncio.wrap_future`` (which ``run_in_executor`` uses)
+  chains the concurrent future into a future made by ``loop.create_future()``; ours is a
+  subclass that notices the chaining callback (CPython's ``_chain_future`` registers
+  ``_call_check_cancel``) and counts the future as thread work until it is done. That future
+  completes on the loop thread, after the worker's wake-up, so there is no window in which the
+  thread is finished but its result not yet queued. anyio keeps its own pool per loop (a
+  ``RunVar``); a worker is busy until its result is reported on the loop, which is when anyio puts
+  it back among the idle ones, so "busy" is ``len(workers) > len(idle)``. Both are private
+  details of CPython and anyio, pinned by tests/core/test_virtual_threads.py.
+* A thread that never finishes would hang the run; after ``thread_limit`` real seconds (60 by
+  default) of waiting with nothing else to do the loop raises `DeadlockError` saying so. This
+  watchdog is the only wall-clock read here, and it never influences what a finished run did.
+* The network guard must see work done in threads for a simulated run. Tasks of this loop carry
+  it in a context variable (`simulated_loop` reads it); ``asyncio.to_thread`` and anyio copy the
+  context into their workers, and ``run_in_executor`` marks the worker for the call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import itertools
 import math
 import selectors
+import sys
+import threading
+import time
+import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
 
 from agentsim.core._errors import AgentsimError
 
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
 
-__all__ = ["DeadlockError", "VirtualEventLoop", "run_virtual"]
+__all__ = ["DeadlockError", "VirtualEventLoop", "run_virtual", "simulated_loop"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 _Events = list[tuple[selectors.SelectorKey, int]]
 
+# The virtual loop the current code works for: set in every task of a `VirtualEventLoop`, and
+# in a worker thread for the duration of a call handed to it.
+_WORKING_FOR: contextvars.ContextVar[VirtualEventLoop | None] = contextvars.ContextVar(
+    "agentsim_virtual_loop", default=None
+)
+
 
 class DeadlockError(AgentsimError, RuntimeError):
     """Raised when nothing is ready, no timer can fire, and no I/O can arrive: a hang."""
+
+
+def simulated_loop() -> VirtualEventLoop | None:
+    """The `VirtualEventLoop` the calling code runs for, or None.
+
+    That is the running loop if it is virtual; in a thread that runs no loop of its own, the
+    virtual loop that handed it the current piece of work (``run_in_executor``, ``to_thread``,
+    anyio's worker threads), while that loop is open.
+    """
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        owner = _WORKING_FOR.get()
+        return owner if owner is not None and not owner.is_closed() else None
+    return running if isinstance(running, VirtualEventLoop) else None
+
+
+def _run_for(loop: VirtualEventLoop, func: Callable[..., T], *args: Any) -> T:
+    token = _WORKING_FOR.set(loop)
+    try:
+        return func(*args)
+    finally:
+        _WORKING_FOR.reset(token)
+
+
+_INF = math.inf
+
+
+class _Future(asyncio.Future[Any]):
+    """The loop's futures: counted as thread work while chained to a concurrent future."""
+
+    _agentsim_seq = _INF  # hand-out order, for thread work
+
+    def add_done_callback(  # type: ignore[override]
+        self,
+        fn: Callable[[asyncio.Future[Any]], object],
+        *,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        super().add_done_callback(fn, context=context)
+        if getattr(fn, "__name__", None) == "_call_check_cancel":  # asyncio.futures._chain_future
+            loop = self.get_loop()
+            assert isinstance(loop, VirtualEventLoop)
+            loop._thread_work.add(self)
+            self._agentsim_seq = next(loop._handed_out)
+            super().add_done_callback(loop._thread_work.discard)
 
 
 class _VirtualSelector(selectors.BaseSelector):
@@ -81,31 +168,170 @@ class _VirtualSelector(selectors.BaseSelector):
     def select(self, timeout: float | None = None) -> _Events:
         # Whatever real I/O is already there (self-pipe wake-ups, real sockets) costs no time.
         events = self._real.select(0)
-        if events or timeout == 0 or self.loop is None:
+        loop = self.loop
+        if loop is None:
             return events
-        if timeout is not None and self.loop._jump_to_next_timer():
+        if timeout == 0:  # work is ready: thread reports wait for an idle moment
+            if loop._reports:
+                loop._release_reports_if_starved()
+            return events
+        if loop._threads_running():
+            return events or self._wait_for_threads(loop)
+        if loop._release_reports():
+            return events
+        if events:
+            return events
+        if timeout is not None and loop._jump_to_next_timer():
             return []
         # No timer will ever fire. Only a real fd registered besides the self-pipe could wake us.
         if len(self._real.get_map()) > 1:
             return self._real.select(timeout)
-        raise self.loop._deadlock()
+        raise loop._deadlock()
+
+    def _wait_for_threads(self, loop: VirtualEventLoop) -> _Events:
+        # Virtual time stands still: wait in real time for a thread (or real I/O) to wake us.
+        give_up = time.monotonic() + loop.thread_limit
+        while loop._threads_running():
+            events = self._real.select(0.05)
+            if events:
+                return events
+            if time.monotonic() >= give_up:
+                raise DeadlockError(
+                    f"deadlock: a worker thread has run for {loop.thread_limit:g} s of real time"
+                    " with nothing else left to do (virtual time stands still while a thread runs)"
+                )
+        return []
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
-    """A `SelectorEventLoop` whose `time()` is virtual: it starts at 0.0 and jumps to each timer."""
+    """A `SelectorEventLoop` whose `time()` is virtual: it starts at 0.0 and jumps to each timer.
+
+    `thread_limit` is how many real seconds the loop waits for a worker thread when nothing else
+    can run before it gives up with `DeadlockError`.
+    """
 
     _scheduled: list[asyncio.TimerHandle]
     _clock_resolution: float
+    _default_executor: concurrent.futures.ThreadPoolExecutor | None
 
-    def __init__(self) -> None:
+    def __init__(self, *, thread_limit: float = 60.0) -> None:
         self._now = 0.0
+        self.thread_limit = thread_limit
+        self._thread_work: set[asyncio.Future[Any]] = set()
+        self._clock_listeners: list[Callable[[float], object]] = []
+        self._handed_out = itertools.count()
+        self._task_numbers: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._reports: list[asyncio.Handle] = []  # thread reports held back, under the lock
+        self._reports_lock = threading.Lock()
+        self._starved_since: float | None = None
         selector = _VirtualSelector()
         super().__init__(selector)
         selector.loop = self
         self._clock_resolution = math.ulp(self._now)
+        if not thread_limit > 0:  # checked once built, so that closing it is clean
+            self.close()
+            raise ValueError(f"thread_limit must be a number of seconds > 0, got {thread_limit!r}")
 
     def time(self) -> float:
         return self._now
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return _Future(loop=self)
+
+    def create_task(  # type: ignore[override]
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Task[T]:
+        # Mark the task's context as working for this loop (the network guard reads it, in
+        # this thread and in the workers the context is copied into).
+        if context is None:
+            if _WORKING_FOR.get() is not self:
+                context = contextvars.copy_context()
+                context.run(_WORKING_FOR.set, self)
+        elif context.get(_WORKING_FOR) is not self:
+            context.run(_WORKING_FOR.set, self)
+        task = super().create_task(coro, name=name, context=context)
+        self._task_numbers[task] = next(self._handed_out)
+        return task
+
+    # -- thread work and its reports ---------------------------------------------------------------
+
+    def call_soon_threadsafe(  # type: ignore[override]
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        # Held from this thread too: wrap_future reports at once, here, for work done already.
+        if _is_report(callback):
+            self._check_closed()  # type: ignore[attr-defined]
+            handle = asyncio.Handle(callback, args, self, context)
+            with self._reports_lock:
+                self._reports.append(handle)
+            self._write_to_self()  # type: ignore[attr-defined]
+            return handle
+        return super().call_soon_threadsafe(callback, *args, context=context)
+
+    def _threads_running(self) -> bool:
+        """Is some thread still working (handed work whose report has not come in)?"""
+        busy_workers = self._anyio_busy_workers()
+        if not self._thread_work and not busy_workers:
+            return False
+        with self._reports_lock:
+            reports = list(self._reports)
+        anyio_reports = sum(1 for h in reports if _report_future(h) is None)
+        waiting = sum(1 for h in reports if (f := _report_future(h)) is not None and not f.done())
+        return len(self._thread_work) > waiting or busy_workers > anyio_reports
+
+    def _release_reports(self) -> bool:
+        """Deliver the held thread reports, in their deterministic order (module docstring)."""
+        if not self._reports:
+            return False
+        with self._reports_lock:
+            reports, self._reports = self._reports, []
+        self._starved_since = None
+        reports.sort(key=self._report_order)
+        self._ready.extend(reports)  # type: ignore[attr-defined]
+        return True
+
+    def _release_reports_if_starved(self) -> None:
+        # The loop has not been idle since the threads finished: after a real second, deliver.
+        if self._threads_running():
+            return
+        now = time.monotonic()
+        if self._starved_since is None:
+            self._starved_since = now
+        elif now - self._starved_since > 1.0:
+            self._release_reports()
+
+    def _report_order(self, handle: asyncio.Handle) -> tuple[float, float]:
+        future = _report_future(handle) or handle._args[0]
+        waiter = _INF
+        for callback, _context in getattr(future, "_callbacks", None) or ():
+            task = getattr(callback, "__self__", None)
+            if isinstance(task, asyncio.Task):
+                waiter = self._task_numbers.get(task, _INF)
+                break
+        return waiter, getattr(future, "_agentsim_seq", _INF)
+
+    def _anyio_busy_workers(self) -> int:
+        backend = sys.modules.get("anyio._backends._asyncio")
+        lowlevel = sys.modules.get("anyio.lowlevel")
+        if backend is None or lowlevel is None:
+            return 0
+        run_vars = getattr(lowlevel, "_run_vars", {}).get(self)
+        if not run_vars:
+            return 0
+        workers = run_vars.get(getattr(backend, "_threadpool_workers", None))
+        idle = run_vars.get(getattr(backend, "_threadpool_idle_workers", None))
+        if workers is None or idle is None:
+            return 0
+        return max(0, len(workers) - len(idle))
 
     def _jump_to_next_timer(self) -> bool:
         # `_run_once` has just dropped cancelled handles from the head of `_scheduled`, and found
@@ -114,31 +340,59 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         # False if no timer can fire (none, or at +inf, as in `anyio.sleep_forever()`).
         if not self._scheduled or math.isinf(when := self._scheduled[0].when()):
             return False
-        self._now = max(self._now, when)  # never go backwards
-        self._clock_resolution = math.ulp(self._now)
+        if when > self._now:  # never go backwards
+            self._now = when
+            self._clock_resolution = math.ulp(when)
+            for listener in self._clock_listeners:
+                listener(when)
         return True
+
+    def add_clock_listener(self, listener: Callable[[float], object]) -> Callable[[], None]:
+        """Call `listener(now)` each time the virtual clock moves; returns its remover."""
+        self._clock_listeners.append(listener)
+        return lambda: self._clock_listeners.remove(listener)
 
     def _deadlock(self) -> DeadlockError:
         n = len(asyncio.all_tasks(self))
         waiting = "1 task is" if n == 1 else f"{n} tasks are"
         return DeadlockError(
             f"deadlock: nothing can ever run again ({waiting} waiting on something"
-            " that no timer or I/O can complete)"
+            " that no timer, I/O or running thread can complete)"
         )
 
     def run_in_executor(
         self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
     ) -> asyncio.Future[T]:
-        # Run inline: a worker thread would run in wall-clock time while our clock jumps ahead,
-        # so its result would come back at an arbitrary virtual time (see the module docstring).
-        if self.is_closed():
-            raise RuntimeError("Event loop is closed")
-        future: asyncio.Future[T] = self.create_future()
-        try:
-            future.set_result(func(*args))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
+        # A real thread, waited for in real time (see the module docstring). Mark the worker
+        # as working for this loop for the call, unless it is another process (unpicklable).
+        if not isinstance(executor, concurrent.futures.ProcessPoolExecutor):
+            marked = cast("Callable[[*Ts], T]", functools.partial(_run_for, self, func))
+            return super().run_in_executor(executor, marked, *args)
+        return super().run_in_executor(executor, func, *args)
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        # asyncio's version waits for a helper thread through a future no thread work is
+        # chained to; shutting the pool down here is simpler and as correct.
+        executor, self._default_executor = self._default_executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+
+# How threads report finished work: CPython's ``asyncio.futures._chain_future`` (behind
+# ``wrap_future``) and anyio's asyncio worker threads.
+_CHAINED = "_chain_future.<locals>._set_state"
+_ANYIO = "WorkerThread._report_result"
+
+
+def _is_report(callback: Callable[..., object]) -> bool:
+    """Is `callback` a thread reporting finished work (``wrap_future``'s, or anyio's worker)?"""
+    return getattr(callback, "__qualname__", None) in (_CHAINED, _ANYIO)
+
+
+def _report_future(handle: asyncio.Handle) -> asyncio.Future[Any] | None:
+    """The chained future a ``wrap_future`` report completes (None for anyio's reports)."""
+    callback = handle._callback  # type: ignore[attr-defined]
+    return handle._args[0] if getattr(callback, "__qualname__", None) == _CHAINED else None
 
 
 def run_virtual(main: Coroutine[Any, Any, T]) -> T:

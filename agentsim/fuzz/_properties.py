@@ -8,13 +8,12 @@ This module needs no hypothesis (``agentsim run --loop`` uses it); the search it
   importable, as with ``python -m``, so ``tests.buggy_loops:partial_text_lost`` works from the
   project root. A factory that takes ``hooks`` / ``guardrails`` keywords (as `ReferenceLoop`
   does) gets the scenario's; one built per run, so runs never share state.
-- **Running guarded.** `run_guarded` runs a scenario and never raises for the loop's sake: a
-  loop that raises, hangs (nothing can ever wake it) or runs on past a virtual watchdog (four
-  deadlines plus an hour) gets a `RunResult` with the events it did deliver, their invariant
-  violations (EV2 at least: no terminal event) and a problem line saying what happened.
-  `run_with_loop` is that for a file and a ``--loop`` spec: what ``agentsim run --loop`` runs.
-  Each run gets a fresh `VirtualEventLoop` without `asyncio.Runner`, whose SIGINT handling
-  alone costs more than a small run.
+- **Running guarded.** `run_guarded` runs a scenario through a fresh loop from a factory and
+  never raises for the loop's sake: the guard is the harness' (`agentsim.harness._guard`), so
+  a loop that raises, hangs, runs away, spins, blocks or streams forever gets a `RunResult`
+  whose `crash` says what it did, with the events it did deliver and their invariant
+  violations (EV2 at least: no terminal event). `run_with_loop` is that for a file and a
+  ``--loop`` spec: what ``agentsim run --loop`` runs.
 - **Properties.** Each takes a case - scenario data and a parameter - and a loop, and returns
   a `Failure` or None: ``run`` (every invariant over one run), ``sweep`` (the cancellation
   sweep), ``M1``, ``M2``, ``M3`` (`agentsim.harness._metamorphic`). A failure carries its
@@ -25,33 +24,20 @@ This module needs no hypothesis (``agentsim run --loop`` uses it); the search it
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib
 import inspect
 import os
 import sys
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Callable,
-    Coroutine,
-    Mapping,
-    Sequence,
-    Sized,
-)
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
-from agentsim.check._invariants import Violation, check_trace
+from agentsim.check._invariants import Violation
 from agentsim.core._errors import InputError
-from agentsim.core._events import AgentEvent, RunCancelled, RunCompleted, RunFailed, TerminalEvent
-from agentsim.core._history import Message
-from agentsim.core._runtime import Runtime
-from agentsim.core._tools import Toolset
-from agentsim.core._virtual_loop import VirtualEventLoop
+from agentsim.harness._guard import WALL_CLOCK_CRASHES, Limits
 from agentsim.harness._metamorphic import (
     check_determinism,
     check_fragmentation,
@@ -60,10 +46,10 @@ from agentsim.harness._metamorphic import (
     rechunk,
     stretch,
 )
-from agentsim.harness._run import RunResult, expectation_of, simulate
+from agentsim.harness._run import RunResult, expectation_of, guarded_run
 from agentsim.harness._sweep import sweep
 from agentsim.loop._driver import ReferenceLoop
-from agentsim.loop._protocol import AgentLoop, AgentRun, LoopOptions, Provider, RunRequest
+from agentsim.loop._protocol import AgentLoop
 from agentsim.scenario._schema import Scenario, load_scenario, parse_scenario
 from agentsim.scenario._script import scenario_guardrails, scenario_hooks
 
@@ -74,6 +60,7 @@ __all__ = [
     "crashed",
     "load_loop",
     "make_loop",
+    "replay_relation",
     "run_guarded",
     "run_with_loop",
     "write_reproducer",
@@ -97,6 +84,10 @@ def load_loop(spec: str) -> LoopFactory:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise InputError(f"cannot import {module_name!r}: {exc}", path="--loop") from None
+    except Exception as exc:  # the user's module failed while importing: say so, in one line
+        raise InputError(
+            f"importing {module_name!r} raised {type(exc).__name__}: {exc}", path="--loop"
+        ) from None
     for part in attr.split("."):
         if not hasattr(target, part):
             raise InputError(f"{module_name!r} has no attribute {attr!r}", path="--loop")
@@ -104,8 +95,13 @@ def load_loop(spec: str) -> LoopFactory:
     if not callable(target) and not callable(getattr(target, "run", None)):
         raise InputError(f"{spec!r} is neither a loop nor a factory of loops", path="--loop")
     if not inspect.isclass(target) and callable(getattr(target, "run", None)):
-        loop = target
-        return lambda: loop  # a ready loop object
+        loop: AgentLoop = target
+
+        def ready() -> AgentLoop:  # a ready loop object
+            return loop
+
+        ready.features = getattr(loop, "features", None)  # type: ignore[attr-defined]
+        return ready
     factory: LoopFactory = target
     return factory
 
@@ -132,50 +128,6 @@ def make_loop(factory: LoopFactory | None, scenario: Scenario) -> AgentLoop:
 # -- running guarded ------------------------------------------------------------------------------
 
 
-class _Recorded:
-    """An `AgentRun` that keeps what the wrapped run delivered, for when the run blows up."""
-
-    def __init__(self, run: AgentRun, events: list[AgentEvent]) -> None:
-        self.run, self.events = run, events
-        self._iterator = self._pass_through()
-
-    async def _pass_through(self) -> AsyncGenerator[AgentEvent, None]:
-        async for event in self.run:
-            self.events.append(event)
-            yield event
-
-    def __aiter__(self) -> AsyncIterator[AgentEvent]:
-        return self._iterator
-
-    @property
-    def history(self) -> Sequence[Message]:
-        return self.run.history
-
-    @property
-    def outcome(self) -> TerminalEvent | None:
-        return getattr(self.run, "outcome", None)
-
-    async def aclose(self) -> None:
-        await self._iterator.aclose()
-        await self.run.aclose()
-
-
-class _Recorder:
-    def __init__(self, loop: AgentLoop) -> None:
-        self.loop = loop
-        self.events: list[AgentEvent] = []
-        self.runs: list[_Recorded] = []
-
-    def run(
-        self, request: RunRequest, *, provider: Provider, tools: Toolset, runtime: Runtime
-    ) -> AgentRun:
-        recorded = _Recorded(
-            self.loop.run(request, provider=provider, tools=tools, runtime=runtime), self.events
-        )
-        self.runs.append(recorded)
-        return recorded
-
-
 def _as_scenario(scenario: Scenario | Mapping[str, Any] | str | Path) -> Scenario:
     if isinstance(scenario, Scenario):
         return scenario
@@ -184,115 +136,56 @@ def _as_scenario(scenario: Scenario | Mapping[str, Any] | str | Path) -> Scenari
     return load_scenario(scenario)
 
 
-def _run_virtual(main: Coroutine[Any, Any, RunResult]) -> RunResult:
-    """`run_virtual` without `asyncio.Runner`, whose SIGINT handling costs more than a whole
-    small run (on Python 3.11 it even reprs the result); cleans up the same way."""
-    loop = VirtualEventLoop()
-    try:
-        return loop.run_until_complete(main)
-    finally:
-        try:
-            tasks = asyncio.all_tasks(loop)
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-
-
-def _watchdog(options: LoopOptions) -> float:
-    return 4 * options.deadline + 3600.0
-
-
 def run_guarded(
     scenario: Scenario | Mapping[str, Any] | str | Path,
     *,
     loop: LoopFactory | None = None,
     seed: int | None = None,
+    budget: float | None = None,
+    max_events: int | None = None,
+    limits: Limits | None = None,
+    features: Iterable[str] | None = None,
 ) -> RunResult:
-    """Run a scenario (model, data or path) through `loop`; never raises for the loop's sake."""
+    """Run a scenario (model, data or path) through a fresh loop from `loop`; never raises for
+    the loop's sake (`agentsim.harness._guard`: `budget` wall-clock seconds, `max_events`).
+
+    `features` overrides what the loop declares as the semantics it is judged on."""
     model = _as_scenario(scenario)
-    recorder = _Recorder(make_loop(loop, model))
-    limit = _watchdog(LoopOptions(**model.options.model_dump()))
-
-    stuck: list[str] = []
-
-    async def guarded() -> RunResult:
-        event_loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert isinstance(event_loop, VirtualEventLoop)
-        assert task is not None
-
-        def watchdog() -> None:
-            # Nothing else scheduled: the loop only got here because nothing could wake it.
-            ready: Sized = getattr(event_loop, "_ready", ())
-            busy = len(ready) > 0 or any(not h.cancelled() for h in event_loop._scheduled)
-            stuck.append(
-                f"the run was still going at the watchdog (virtual t = {limit:g} s)"
-                if busy
-                else "the run hung: nothing could ever wake it again (a deadlock)"
-            )
-            task.cancel()
-
-        handle = event_loop.call_at(event_loop.time() + limit, watchdog)
-        try:
-            return await simulate(model, seed=seed, loop=recorder)
-        finally:
-            handle.cancel()
-
-    try:
-        return _run_virtual(guarded())
-    except asyncio.CancelledError:
-        if not stuck:
-            raise
-        problem = stuck[0]
-    except Exception as exc:
-        problem = f"the loop raised {type(exc).__name__}: {exc}"
-    return _broken_run(model, recorder, seed, problem)
-
-
-def _broken_run(model: Scenario, recorder: _Recorder, seed: int | None, problem: str) -> RunResult:
-    events = tuple(recorder.events)
-    history: tuple[Message, ...] = ()
-    if recorder.runs:
-        try:
-            history = tuple(recorder.runs[0].history)
-        except Exception:  # a broken run may not even have a history
-            history = ()
-    last = events[-1] if events else None
-    outcome = last if isinstance(last, RunCompleted | RunFailed | RunCancelled) else None
-    result = RunResult(
-        seed=model.seed if seed is None else seed,
-        events=events,
-        history=history,
-        outcome=outcome,
-        options=LoopOptions(**model.options.model_dump()),
-        dropped=model.drop is not None and outcome is None,
-        problems=(problem,),
-        initial_messages=1 + bool(model.system),
+    chosen = limits if limits is not None else Limits.of(budget, max_events)
+    return guarded_run(
+        model, loop=make_loop(loop, model), seed=seed, limits=chosen, features=features
     )
-    return replace(result, violations=tuple(check_trace(result.trace)))
 
 
 def run_with_loop(
-    path: str | Path, *, loop: str | None = None, seed: int | None = None
+    path: str | Path,
+    *,
+    loop: str | None = None,
+    seed: int | None = None,
+    budget: float | None = None,
+    max_events: int | None = None,
+    wall_clock: bool = False,
 ) -> RunResult:
-    """What ``agentsim run FILE [--loop module:factory] [--seed N]`` runs."""
+    """What ``agentsim run FILE [--loop module:factory] [--seed N] [--budget S]
+    [--virtual-wall-clock]`` runs."""
     factory = load_loop(loop) if loop is not None else None
-    return run_guarded(load_scenario(path), loop=factory, seed=seed)
+    scenario = load_scenario(path)
+    if wall_clock:
+        scenario = scenario.model_copy(update={"virtual_wall_clock": True})
+    return run_guarded(scenario, loop=factory, seed=seed, budget=budget, max_events=max_events)
 
 
 # -- properties -----------------------------------------------------------------------------------
 
 
-_CRASHES = ("the loop raised", "the run was still going", "the run hung")
-
-
 def crashed(result: RunResult) -> bool:
-    """Did the run raise, hang or run away (see `run_guarded`)?"""
-    return bool(result.problems) and result.problems[-1].startswith(_CRASHES)
+    """Did the loop raise, hang, run away or misbehave (see `run_guarded`), or could agentsim
+    not run it?"""
+    return result.crash is not None or bool(result.harness)
+
+
+def _crash_text(result: RunResult) -> str:
+    return f"harness: {result.harness[0]}" if result.harness else (result.crash or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,33 +207,56 @@ class Failure:
     @property
     def ids(self) -> tuple[str, ...]:
         ids = {v.invariant for v in self.violations}
-        return tuple(sorted(ids | {"crash"} if self.crash else ids))
+        if self.crash:  # a harness error is its own category, not the loop's crash
+            ids.add("harness" if self.crash.startswith("harness:") else "crash")
+        return tuple(sorted(ids))
 
     @property
     def key(self) -> str:
+        """What makes two failures the same: the property and its ids; for a crash, only what
+        the loop did (any property may run into it, and what breaks after it - EV2, H3 ... -
+        is its consequence), so that it is reported once."""
+        if self.crash:
+            return f"crash:{crash_kind(self.crash)}"
         return f"{self.prop}:{','.join(self.ids)}"
+
+    @property
+    def costly(self) -> bool:
+        """A crash that took the whole wall-clock budget: not worth shrinking run by run."""
+        return self.crash is not None and self.crash.startswith(WALL_CLOCK_CRASHES)
 
     def lines(self) -> list[str]:
         out = [str(v) for v in self.violations]
         return [self.crash, *out] if self.crash else out
 
 
+def crash_kind(crash: str) -> str:
+    """The stable part of a crash message: up to the first ``:`` or ``(`` ("the loop raised
+    KeyError", "the loop called time.sleep", "the run hung")."""
+    for stop in (":", "("):
+        crash = crash.split(stop, 1)[0]
+    return crash.strip()
+
+
 def _run_failure(prop: str, data: dict[str, Any], result: RunResult, case: Case) -> Failure | None:
-    crash = result.problems[-1] if crashed(result) else None
+    crash = _crash_text(result) if crashed(result) else None
     if not result.violations and crash is None:
         return None
     return Failure(prop, data, result.violations, crash, case=case)
 
 
-def check_run(case: Case, loop: LoopFactory | None) -> Failure | None:
+_DEFAULT = Limits()
+
+
+def check_run(case: Case, loop: LoopFactory | None, limits: Limits = _DEFAULT) -> Failure | None:
     """Every invariant over one run of the scenario."""
     data = case[0]
-    return _run_failure("run", data, run_guarded(data, loop=loop), case)
+    return _run_failure("run", data, run_guarded(data, loop=loop, limits=limits), case)
 
 
-def check_sweep(case: Case, loop: LoopFactory | None) -> Failure | None:
+def check_sweep(case: Case, loop: LoopFactory | None, limits: Limits = _DEFAULT) -> Failure | None:
     """Every invariant (EV7 and H2 above all) at every cancellation point of the scenario."""
-    for variant, result in sweep(case[0], lambda d: run_guarded(d, loop=loop)):
+    for variant, result in sweep(case[0], lambda d: run_guarded(d, loop=loop, limits=limits)):
         failure = _run_failure("sweep", variant, result, case)
         if failure is not None:
             return failure
@@ -364,14 +280,16 @@ def _pair(
     transform: Callable[[dict[str, Any]], dict[str, Any]],
     compare: Callable[[RunResult, RunResult], list[Violation]],
     note: str,
+    limits: Limits,
 ) -> Failure | None:
     data = case[0]
-    a = run_guarded(data, loop=loop)
+    a = run_guarded(data, loop=loop, limits=limits)
+    if a.crash is not None:
+        return _run_failure(prop, data, a, case)
     second = transform(data)
-    b = run_guarded(second, loop=loop)
-    for result in (a, b):
-        if crashed(result):
-            return _run_failure(prop, data, result, case)
+    b = run_guarded(second, loop=loop, limits=limits)
+    if b.crash is not None:
+        return _run_failure(prop, second, b, case)
     violations = tuple(compare(a, b))
     if not violations:
         return None
@@ -379,7 +297,7 @@ def _pair(
     return Failure(prop, reproducer, violations, note=note, case=case, original=data)
 
 
-def check_m1(case: Case, loop: LoopFactory | None) -> Failure | None:
+def check_m1(case: Case, loop: LoopFactory | None, limits: Limits = _DEFAULT) -> Failure | None:
     """M1: the scenario re-chunked (seed = the case's parameter) means the same run."""
     data, seed = case
     if metamorphic_blockers(data):
@@ -388,16 +306,16 @@ def check_m1(case: Case, loop: LoopFactory | None) -> Failure | None:
         "the same responses cut at other chunk boundaries; `expect` pins the original run, "
         "which is the .original.yaml file next to this one"
     )
-    return _pair("M1", case, loop, lambda d: rechunk(d, seed), check_fragmentation, note)
+    return _pair("M1", case, loop, lambda d: rechunk(d, seed), check_fragmentation, note, limits)
 
 
-def check_m2(case: Case, loop: LoopFactory | None) -> Failure | None:
+def check_m2(case: Case, loop: LoopFactory | None, limits: Limits = _DEFAULT) -> Failure | None:
     """M2: the scenario run twice with the same seed gives the same bytes."""
     note = "run it twice: the two runs differ (compare `agentsim run` outputs)"
-    return _pair("M2", case, loop, lambda d: d, check_determinism, note)
+    return _pair("M2", case, loop, lambda d: d, check_determinism, note, limits)
 
 
-def check_m3(case: Case, loop: LoopFactory | None) -> Failure | None:
+def check_m3(case: Case, loop: LoopFactory | None, limits: Limits = _DEFAULT) -> Failure | None:
     """M3: the scenario's delays stretched by the case's factor change only `t`."""
     data, factor = case
     if metamorphic_blockers(data, factor=factor):
@@ -406,16 +324,52 @@ def check_m3(case: Case, loop: LoopFactory | None) -> Failure | None:
         f"delays stretched {factor:g} times; `expect` pins the original run (but for t), "
         "which is the .original.yaml file next to this one"
     )
-    return _pair("M3", case, loop, lambda d: stretch(d, factor), check_stretch, note)
+    return _pair("M3", case, loop, lambda d: stretch(d, factor), check_stretch, note, limits)
 
 
-CHECKS: dict[str, Callable[[Case, LoopFactory | None], Failure | None]] = {
+Check = Callable[[Case, LoopFactory | None, Limits], Failure | None]
+CHECKS: dict[str, Check] = {
     "run": check_run,
     "sweep": check_sweep,
     "M1": check_m1,
     "M2": check_m2,
     "M3": check_m3,
 }
+
+
+# -- replaying a relation -------------------------------------------------------------------------
+
+RELATIONS = ("M1", "M2", "M3")
+
+
+def replay_relation(
+    path: str | Path,
+    relation: str,
+    *,
+    original: str | Path | None = None,
+    loop: str | None = None,
+    seed: int | None = None,
+    budget: float | None = None,
+    max_events: int | None = None,
+) -> RunResult:
+    """``agentsim run FILE --relation R [--original ORIGINAL]``: run FILE, and check relation R
+    (M1, M3: between ORIGINAL's run and FILE's; M2: between two runs of FILE). The relation's
+    violations are added to FILE's result."""
+    if relation not in RELATIONS:
+        raise InputError(
+            f"expected one of {', '.join(RELATIONS)}, got {relation!r}", path="--relation"
+        )
+    if relation != "M2" and original is None:
+        raise InputError(f"--relation {relation} needs --original FILE", path="--original")
+    factory = load_loop(loop) if loop is not None else None
+    limits = Limits.of(budget, max_events)
+    b = run_guarded(load_scenario(path), loop=factory, seed=seed, limits=limits)
+    first = path if relation == "M2" or original is None else original
+    a = run_guarded(load_scenario(first), loop=factory, seed=seed, limits=limits)
+    if a.crash is not None or b.crash is not None:
+        return b if b.crash is not None else replace(b, crash=a.crash)
+    compare = {"M1": check_fragmentation, "M2": check_determinism, "M3": check_stretch}[relation]
+    return replace(b, violations=(*b.violations, *compare(a, b)))
 
 
 # -- reproducers ----------------------------------------------------------------------------------
@@ -450,6 +404,12 @@ def write_reproducer(
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{failure.prop.lower()}-{'-'.join(failure.ids)}-{digest}.yaml"
     replay = f"# replay: agentsim run {path}" + (f" --loop {loop}" if loop else "")
+    if failure.prop in RELATIONS:
+        # `agentsim run` alone checks only the pinned `expect`; a difference in the history or
+        # the merged events shows only when the relation itself is checked.
+        replay += f" --relation {failure.prop}"
+        if failure.prop != "M2":
+            replay += f" --original {path.with_suffix('.original.yaml')}"
     if failure.original is not None:
         original = path.with_suffix(".original.yaml")
         head = f"# the original scenario of {path.name}: the two runs should mean the same\n"

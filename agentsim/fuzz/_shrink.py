@@ -31,10 +31,17 @@ from typing import Any
 
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import LoopFactory, crashed, run_guarded
+from agentsim.harness._guard import Limits
 from agentsim.harness._run import RunResult
 from agentsim.scenario._schema import parse_scenario
 
-__all__ = ["fit_to_reference", "shrink_data", "shrink_failing", "signature"]
+__all__ = [
+    "drop_failed_request_checks",
+    "fit_to_reference",
+    "shrink_data",
+    "shrink_failing",
+    "signature",
+]
 
 Data = dict[str, Any]
 _SECTIONS = (
@@ -216,11 +223,34 @@ def fit_to_reference(data: Data, still_fails: Callable[[Data], bool]) -> Data:
     return data
 
 
+_REQUEST_CHECK = re.compile(r"^request (\d+): expected ")
+
+
+def drop_failed_request_checks(data: Data) -> Data:
+    """`data` without the per-request `expect` checks the reference loop fails.
+
+    Shrinking drops sections, requests and messages around such checks (a dropped system
+    prompt changes every message count), and a check the reference loop fails would make the
+    file fail for every loop. Request checks never change the run, so dropping one cannot
+    change how the loop under test fails.
+    """
+    out = copy.deepcopy(data)
+    for _ in range(3):
+        failed = {int(m[1]) for p in run_guarded(out).problems if (m := _REQUEST_CHECK.match(p))}
+        requests = out.get("requests") or []
+        failed = {n for n in failed if 1 <= n <= len(requests) and "expect" in requests[n - 1]}
+        if not failed:
+            return out
+        for number in failed:
+            del requests[number - 1]["expect"]
+    return out
+
+
 def signature(result: RunResult) -> set[str]:
     """How a run failed: invariant ids, ``crash``, ``expect:<field>``, or ``script``."""
     ids = {v.invariant for v in result.violations}
     if crashed(result):
-        ids.add("crash")
+        ids.add("harness" if result.harness else "crash")
     ids |= {"expect:" + m.split(":", 1)[0] for m in result.mismatches}
     if not ids and result.problems:
         ids.add("script")
@@ -228,13 +258,20 @@ def signature(result: RunResult) -> set[str]:
 
 
 def shrink_failing(
-    data: Data, *, loop: LoopFactory | None = None, max_runs: int = 2_000
+    data: Data,
+    *,
+    loop: LoopFactory | None = None,
+    max_runs: int = 2_000,
+    budget: float | None = None,
+    max_events: int | None = None,
 ) -> tuple[Data, RunResult]:
     """Minimize `data` while `loop` keeps failing it the same way; returns it and its run.
 
-    If `data` does not fail at all, it is returned as it is (check `result.passed`).
+    If `data` does not fail at all, it is returned as it is (check `result.passed`). `budget`
+    and `max_events` guard each run of `loop` (`agentsim.harness._guard`).
     """
-    first = run_guarded(data, loop=loop)
+    limits = Limits.of(budget, max_events)
+    first = run_guarded(data, loop=loop, limits=limits)
     target = signature(first)
     if not target:
         return data, first
@@ -244,11 +281,11 @@ def shrink_failing(
         differential = False  # the reference loop fails it too: nothing to hold on to
 
     def still_fails(candidate: Data) -> bool:
-        if primary not in signature(run_guarded(candidate, loop=loop)):
+        if primary not in signature(run_guarded(candidate, loop=loop, limits=limits)):
             return False
         return not differential or run_guarded(candidate).passed
 
     small = shrink_data(data, still_fails, max_runs=max_runs)
     if not differential:
-        small = fit_to_reference(small, still_fails)
-    return small, run_guarded(small, loop=loop)
+        small = drop_failed_request_checks(fit_to_reference(small, still_fails))
+    return small, run_guarded(small, loop=loop, limits=limits)

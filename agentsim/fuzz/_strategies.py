@@ -1,49 +1,62 @@
-"""Hypothesis strategies for provider streams and whole scenarios (DESIGN §4, issue 4).
+"""Hypothesis strategies for provider streams and whole scenarios (DESIGN §4, §9; issues 4, 12, 16).
 
 What they generate is scenario data: the dict a scenario file holds (`parse_scenario` turns it
 into a `Scenario`). So any example, and any failure, can be written out as a reproducer file
 that `agentsim run` replays exactly. Streams are written one chunk per item (``text``,
 ``reasoning``, ``tool_call_start`` / ``tool_call_args`` / ``tool_call_end``, ``usage``,
-``finish``, ``error``, ``stall``, ``truncate``), so every chunk boundary is explicit.
+``finish``, ``error``, ``stall``, ``truncate``), so every chunk boundary is explicit; the
+shapes a response can take are listed in `agentsim.fuzz._streams`.
 
-Design choice - few draws, each rich. Hypothesis costs about 13-25 µs per primitive draw plus
-about 250 µs per example (measured in bench/bench_fuzz.py), so a strategy drawing every letter
-and cut point would spend milliseconds per example. Instead:
+Design choice - very few draws, each rich. Hypothesis costs about 280 µs per example plus
+15-25 µs per draw (bench/bench_fuzz.py), so every draw counts. A scenario is three kinds of
+draw: how many requests (so shrinking drops requests), one 32-bit *head* word for everything
+around the requests (options, timing, limits, tool delays, hooks, guardrails, the cancellation
+point), and one 32-bit word per response (its kind, details and fault, expanded by
+`agentsim.fuzz._streams.response`). A word seeds a `random.Random`, so every field has the
+frequency it is given here however hypothesis distributes integers, and the same word always
+means the same thing: same seed, same cases. Word 0 switches everything off - the head word
+0 is no options, hooks or cancellation, a response word 0 the simplest answer - so hypothesis
+shrinks towards "off" by zeroing words, and the delta debugging of `agentsim.fuzz._shrink`
+removes what is left (an item nobody needs, an option, a hook).
 
-- hypothesis draws the *structure*: how many requests, each response's kind (answer, reasoning
-  then answer, tool calls, everything interleaved), each response's fault (none, an error before
-  or after the first chunk, retryable or not, truncation, a stall, a duplicated or swapped
-  chunk), the options, the timing, the hooks and guardrails, the cancellation point;
-- each response's *details* (which text, where it is cut, which tools with which arguments,
-  usage, finish reason, delays) come from one 32-bit word drawn by hypothesis and expanded by
-  a fixed, deterministic decoder (`build_stream`); word 0 is the simplest response of its kind.
-
-A typical scenario costs about 22 primitive draws and 0.7 ms to generate, about as much as
-validating, running and checking it (bench/bench_fuzz.py measures both). Every draw shrinks
-towards "off" (no fault, default options, no hooks, no cancellation, fewer requests); what
-hypothesis cannot shrink inside a detail word, the delta-debugging pass of `agentsim.fuzz._shrink`
-removes from the reproducer.
-
-Text comes from a palette that stresses splitting: multibyte characters, emoji ZWJ sequences,
-flags, combining accents, quotes, backslashes, newlines. Argument JSON is written with and
-without ASCII escapes (so ``\\u00e9`` and surrogate pairs appear) and cut anywhere, inside
-escapes included; some arguments are not JSON at all, or not an object. Tool-call ids are
-``call_<request>_<k>``, unique in a run, and a fault never duplicates a tool-call start (a
-reused id is the provider's bug, not the loop's).
+Features (`agentsim.loop._features`): ``features=`` (default: all, as for a loop that declares
+none) restricts generation to what a loop claims; see `agentsim.fuzz._streams` for the stream
+side. Around the streams: no ``max_steps`` option below the default without ``max_steps`` (a
+script never has more requests than the default ten steps, so a loop without it can run every
+one), no retry options without ``retries``, no ``concurrent_tools`` without it, no short
+deadline or idle timeout without ``deadline`` / ``idle_timeout`` (and, without ``deadline``,
+no delays adding up to anything near the default one), no cancellation or consumer drop
+without ``cancellation`` / ``consumer_drop``, no hooks, guardrails or limits without them.
+``tool_names=`` names the tools the loop offers, so generated calls exercise them; each is
+defined in the scenario (the first answers, the next fail, raise or take time).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from hypothesis import strategies as st
 
-from agentsim.core._chunks import ERROR_KINDS, ErrorKind
+from agentsim.core._errors import InputError
+from agentsim.fuzz._streams import (
+    ARGUMENT_TEXTS,
+    TEXT_PIECES,
+    TOOL_NAMES,
+    Fault,
+    Plan,
+    Timing,
+    apply_fault,
+    build_stream,
+    chunk_count,
+    fault_from_word,
+    kinds_for,
+    plan_for,
+    response,
+)
+from agentsim.loop._features import ALL_FEATURES, Feature, parse_features
 from agentsim.scenario._schema import RequestScript, Scenario, parse_scenario
 from agentsim.scenario._script import StreamItem, compile_request
 
@@ -58,6 +71,7 @@ __all__ = [
     "cancellation_points",
     "chunk_streams",
     "faults",
+    "resolve_features",
     "scenario_models",
     "scenarios",
     "stream_items",
@@ -65,168 +79,33 @@ __all__ = [
 ]
 
 Item = dict[str, Any]
-FaultKind = Literal[
-    "none", "error_before", "error_after", "truncate", "stall", "duplicate", "reorder"
-]
-
-TEXT_PIECES: tuple[str, ...] = (
-    "Hello",
-    " world",
-    "ok",
-    "héllo",
-    "日本語",
-    "😀",
-    "👩‍👩‍👧",
-    "🇫🇷",
-    "e\u0301",
-    "\n",
-    'say "hi"',
-    "back\\slash",
-    "tab\t",
-    "Ünïcödé ",
-)
-_OBJECTS: tuple[dict[str, Any], ...] = (
-    {},
-    {"q": "Paris"},
-    {"city": "São Paulo", "units": "°C"},
-    {"text": 'say "hi"\n', "path": "C:\\tmp"},
-    {"emoji": "😀👩‍👩‍👧", "n": 3, "ok": True, "none": None},
-    {"nested": {"list": [1, 2.5, "x"]}},
-)
-ARGUMENT_TEXTS: tuple[str, ...] = (
-    *(json.dumps(o, ensure_ascii=False, separators=(",", ":")) for o in _OBJECTS),
-    *(json.dumps(o) for o in _OBJECTS[1:]),
-    "",
-    "{",
-    '{"q": }',
-    "[1, 2]",
-)
-# `lookup` answers, `fail` answers with an error, `boom` raises, `slow` takes time, `ghost` is
-# not defined at all (an unknown tool).
-TOOL_NAMES: tuple[str, ...] = ("lookup", "lookup", "lookup", "fail", "boom", "slow", "ghost")
-_DELAYS = (0.1, 0.5, 1.0, 2.5, 4.0)
 # Built once: building a strategy costs more than drawing from it.
 _WORD32 = st.integers(0, 2**32 - 1)
-_KIND = st.integers(0, 3)
-_BYTE = st.integers(0, 255)
-_REASONS = ("stop", "length", "content_filter", "other")
+_WORD16 = st.integers(0, 2**16 - 1)
 
 
-def _cut(text: str, rng: random.Random) -> list[str]:
-    """`text` cut into 1-4 non-empty pieces at any code point (inside escapes too)."""
-    pieces = min(rng.choice((1, 1, 2, 2, 3, 4)), len(text))
-    if pieces <= 1:
-        return [text]
-    cuts = sorted(rng.sample(range(1, len(text)), pieces - 1))
-    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+def resolve_features(
+    features: Iterable[str] | str | None, *, path: str = "features"
+) -> frozenset[Feature]:
+    """`features` validated (`InputError` names an unknown one); None means every feature."""
+    return ALL_FEATURES if features is None else parse_features(features, path=path)
 
 
-def _words(rng: random.Random) -> str:
-    return "".join(rng.choice(TEXT_PIECES) for _ in range(rng.choice((1, 1, 2, 3))))
+def _tool_names(names: Sequence[str] | None) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+        raise InputError(f"expected a list of tool names, got {names!r}", path="tool_names")
+    return tuple(dict.fromkeys(names))
 
 
-def _deltas(key: str, rng: random.Random) -> list[Item]:
-    items: list[Item] = [{key: piece} for piece in _cut(_words(rng), rng)]
-    if key == "reasoning" and rng.random() < 0.2:
-        items[-1]["signature"] = "sig-" + str(rng.randrange(100))
-    return items
+@functools.cache
+def _plan(features: frozenset[Feature], tool_names: tuple[str, ...] | None) -> Plan:
+    return plan_for(features, tool_names)
 
 
-def _calls(request: int, rng: random.Random, tools: Sequence[str]) -> list[Item]:
-    """1-3 calls: one after the other, interleaved, or all on index 0 (no explicit ends)."""
-    count = rng.choice((1, 1, 2, 3))
-    layout = rng.choice(("sequential", "sequential", "interleaved", "index0"))
-    calls = []
-    for k in range(count):
-        index = 0 if layout == "index0" else k
-        start = {"index": index, "id": f"call_{request}_{k}", "name": rng.choice(tools)}
-        fragments = [f for f in _cut(rng.choice(ARGUMENT_TEXTS), rng) if f]
-        ends = layout != "index0" and rng.random() < 0.6
-        calls.append((start, fragments, ends))
-    items: list[Item] = []
-    if layout == "interleaved":
-        items += [{"tool_call_start": start} for start, _, _ in calls]
-        longest = max(len(fragments) for _, fragments, _ in calls)
-        for i in range(longest):
-            items += [
-                {"tool_call_args": {"index": start["index"], "delta": fragments[i]}}
-                for start, fragments, _ in calls
-                if i < len(fragments)
-            ]
-        items += [{"tool_call_end": {"index": s["index"]}} for s, _, ends in calls if ends]
-        return items
-    for start, fragments, ends in calls:
-        items.append({"tool_call_start": start})
-        items += [{"tool_call_args": {"index": start["index"], "delta": f}} for f in fragments]
-        if ends:
-            items.append({"tool_call_end": {"index": start["index"]}})
-    return items
-
-
-def build_stream(
-    request: int, kind: int, word: int, *, tools: Sequence[str] = TOOL_NAMES
-) -> list[Item]:
-    """One response as scenario chunk items, from its kind (0-3) and a detail word.
-
-    Kinds: 0 an answer; 1 reasoning then an answer (interleaved at times); 2 tool calls (after
-    some reasoning or text at times); 3 everything interleaved, text after the calls included.
-    Word 0 is the simplest response of each kind: no cuts, no delays, no usage.
-    """
-    if word == 0:
-        call: Item = {"tool_call_start": {"index": 0, "id": f"call_{request}_0", "name": tools[0]}}
-        simplest: tuple[list[Item], ...] = (
-            [{"text": "ok"}, {"finish": "stop"}],
-            [{"reasoning": "hm"}, {"text": "ok"}, {"finish": "stop"}],
-            [call, {"finish": "tool_calls"}],
-            [{"reasoning": "hm"}, call, {"text": "ok"}, {"finish": "tool_calls"}],
-        )
-        return simplest[kind]
-    rng = random.Random(word)
-    items: list[Item] = []
-    if kind == 0:
-        items = _deltas("text", rng)
-    elif kind == 1:
-        items = _deltas("reasoning", rng) + _deltas("text", rng)
-        if rng.random() < 0.3:
-            items += _deltas("reasoning", rng) + _deltas("text", rng)
-    else:
-        if kind == 3 or rng.random() < 0.4:
-            items += _deltas(rng.choice(("reasoning", "text")), rng)
-        items += _calls(request, rng, tools)
-        if kind == 3:
-            items += _deltas("text", rng) + _deltas(rng.choice(("reasoning", "text")), rng)
-    if rng.random() < 0.6:
-        tokens = {"input_tokens": rng.randrange(1, 50), "output_tokens": rng.randrange(1, 50)}
-        if rng.random() < 0.3:
-            items.append({"usage": {"input_tokens": tokens["input_tokens"]}})  # a running total
-        items.append({"usage": tokens})
-    calls = kind >= 2
-    reason = "tool_calls" if calls else "stop"
-    if rng.random() < 0.15:
-        reason = rng.choice(_REASONS)
-    items.append({"finish": reason})
-    timing = rng.random()
-    if timing > 0.9:
-        for item in items:
-            if rng.random() < 0.5:
-                item["delay"] = rng.choice(_DELAYS[:3])
-    elif timing > 0.7:
-        items[0]["delay"] = rng.choice(_DELAYS)
-    return items
-
-
-@st.composite
-def chunk_streams(
-    draw: st.DrawFn,
-    request: int = 1,
-    *,
-    tools: Sequence[str] = TOOL_NAMES,
-    kinds: Sequence[int] = (0, 1, 2, 3),
-) -> list[Item]:
-    """One provider response as scenario chunk items (see `build_stream`); two draws."""
-    kind = draw(st.sampled_from(kinds)) if len(kinds) < 4 else draw(_KIND)
-    word = draw(_WORD32)
-    return build_stream(request, kind, word, tools=tools)
+def _make_plan(features: Iterable[str] | str | None, tool_names: Sequence[str] | None) -> Plan:
+    return _plan(resolve_features(features), _tool_names(tool_names))
 
 
 def stream_items(items: Sequence[Mapping[str, Any]], request: int = 1) -> list[StreamItem]:
@@ -234,175 +113,166 @@ def stream_items(items: Sequence[Mapping[str, Any]], request: int = 1) -> list[S
     return compile_request(RequestScript.model_validate({"chunks": list(items)}), request)
 
 
-# -- faults ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """What goes wrong with one response; `at` picks the position (modulo the stream length)."""
-
-    kind: FaultKind = "none"
-    at: int = 0
-    retryable: bool = True
-    error: ErrorKind = "rate_limit"
-
-
-_FAULT_KINDS: tuple[FaultKind, ...] = (
-    *(("none",) * 9),
-    "error_before",
-    "error_after",
-    "truncate",
-    "stall",
-    "duplicate",
-    "reorder",
-    "error_after",
-)
-
-
-_FAULT_KIND = st.integers(0, len(_FAULT_KINDS) - 1)
-
-
 @st.composite
-def _faults(draw: st.DrawFn) -> Fault:
-    kind = _FAULT_KINDS[draw(_FAULT_KIND)]
-    if kind == "none":
-        return Fault()
-    word = draw(_BYTE)
-    return Fault(kind, word & 15, not word & 16, ERROR_KINDS[(word >> 5) % len(ERROR_KINDS)])
+def _chunk_streams(
+    draw: st.DrawFn, request: int, tools: Sequence[str], plan: Plan | None, allowed: Sequence[int]
+) -> list[Item]:
+    kind = allowed[draw(st.integers(0, len(allowed) - 1))] if len(allowed) > 1 else allowed[0]
+    return build_stream(request, kind, draw(_WORD32), tools=tools, plan=plan)
 
 
-_FAULTS = _faults()
+def chunk_streams(
+    request: int = 1,
+    *,
+    tools: Sequence[str] = TOOL_NAMES,
+    kinds: Sequence[int] | None = None,
+    features: Iterable[str] | str | None = None,
+    tool_names: Sequence[str] | None = None,
+) -> st.SearchStrategy[list[Item]]:
+    """One provider response as scenario chunk items (see `build_stream`); two draws.
+
+    `kinds` (default: every kind the features allow) picks the response kinds; `features`
+    and `tool_names` restrict them as for `scenarios` (`tools` is the older way to name
+    tools, unknown ones included, for every feature)."""
+    if features is None and tool_names is None:
+        plan = None
+        allowed: Sequence[int] = tuple(kinds) if kinds is not None else (0, 1, 2, 3, 4, 5)
+    else:
+        plan = _make_plan(features, tool_names)
+        possible = set(kinds_for(plan, last=False))
+        wanted = kinds if kinds is not None else sorted(possible)
+        allowed = tuple(k for k in wanted if k in possible)
+        if not allowed:
+            raise InputError(f"no kind of {kinds} is possible with these features", path="kinds")
+    return _chunk_streams(request, tuple(tools), plan, allowed)
 
 
-def faults() -> st.SearchStrategy[Fault]:
-    """A fault for one response: none about half of the time; one or two draws."""
-    return _FAULTS
+def faults(*, features: Iterable[str] | str | None = None) -> st.SearchStrategy[Fault]:
+    """A fault for one response (none about half of the time), of the kinds `features`
+    allow: errors and truncation need ``provider_errors``, a stall ``deadline``; one draw."""
+    plan = _make_plan(features, None)
+    return _WORD16.map(lambda word: fault_from_word(plan, Timing(), word))
 
 
-def apply_fault(items: Sequence[Item], fault: Fault) -> list[Item]:
-    """`items` with `fault` applied; the original is not changed."""
-    out = list(items)
-    n = len(out)
-    error: Item = {"error": {"kind": fault.error, "retryable": fault.retryable}}
-    if fault.kind == "error_before" or (n == 0 and fault.kind != "none"):
-        return [error]
-    at = fault.at % n
-    if fault.kind == "error_after":
-        return [*out[: at + 1], error]
-    if fault.kind == "truncate":
-        return [*out[:at], {"truncate": True}]
-    if fault.kind == "stall":
-        return [*out[:at], {"stall": True}]
-    if fault.kind == "duplicate" and "tool_call_start" not in out[at]:
-        return [*out[: at + 1], dict(out[at]), *out[at + 1 :]]
-    if fault.kind == "reorder" and n >= 2:
-        at = fault.at % (n - 1)
-        return [*out[:at], out[at + 1], out[at], *out[at + 2 :]]
-    return out
-
-
-# -- timing, options, hooks, cancellation ---------------------------------------------------------
-
-
-def _timing(word: int) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    deadline = (300.0, 300.0, 20.0, 4.0)[word & 3]
-    idle = (None, None, None, 1.5)[(word >> 2) & 3]
-    backoff = (1.0, 1.0, 0.25, 5.0)[(word >> 4) & 3]
-    if deadline != 300.0:
-        options["deadline"] = deadline
-    if idle is not None:
-        options["idle_timeout"] = idle
-    if backoff != 1.0:
-        options["backoff_initial"] = backoff
-    return options
-
-
-_TIMINGS = st.integers(0, 63).map(_timing)
-
-
-def timings() -> st.SearchStrategy[dict[str, Any]]:
-    """Timing options (deadline, idle timeout, backoff) that differ from the defaults; one draw."""
-    return _TIMINGS
-
+# -- options, timing, tools, hooks, cancellation --------------------------------------------------
 
 _LIMITS: tuple[dict[str, int], ...] = (
-    {},
-    {},
-    {},
-    {},
     {"max_response_bytes": 40},
     {"max_total_tokens": 30},
     {"max_requests": 2},
     {"max_tool_calls": 1},
 )
+_SLOW_DELAYS = (0.5, 3.0, 30.0, 0.5)
+_CANCEL_TIMES = (0.0, 0.05, 0.1, 0.15, 0.3, 1.0, 2.5, 6.0)
 
 
-def _options(word: int, *, limits: bool) -> dict[str, Any]:
+def _pick(rng: random.Random, values: Sequence[Any]) -> Any:
+    return values[int(rng.random() * len(values))]
+
+
+def _timing_options(plan: Plan, rng: random.Random) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    max_steps = (10, 10, 10, 1, 2, 3, 0, 4)[word & 7]
-    retries = (2, 0, 1, 3)[(word >> 3) & 3]
-    if max_steps != 10:
-        options["max_steps"] = max_steps
-    if retries != 2:
-        options["max_retries"] = retries
-    if word & 32:
-        options["concurrent_tools"] = True
-    if limits:
-        options.update(_LIMITS[(word >> 6) & 7])
+    if plan.has("deadline") and rng.random() < 0.5:
+        options["deadline"] = _pick(rng, (20.0, 4.0))
+    if plan.has("idle_timeout") and rng.random() < 0.3:
+        options["idle_timeout"] = _pick(rng, (1.5, 1.5, 5.0))
+    if plan.has("retries") and rng.random() < 0.5:
+        options["backoff_initial"] = _pick(rng, (0.25, 5.0))
     return options
 
 
-_HOOKS: tuple[dict[str, Any], ...] = (
-    {"on_tool_call": [{"tool": "lookup", "action": "skip", "reason": "needs approval"}]},
-    {"on_tool_call": [{"tool": "lookup", "action": "terminate"}]},
-    {"on_tool_call": [{"tool": "slow", "action": "terminate"}]},
-    {"on_tool_result": [{"tool": "lookup", "action": "terminate"}]},
-    {"before_step": [{"step": 2, "action": "terminate"}]},
-    {"after_step": [{"step": 1, "action": "terminate"}]},
-    {"on_text_delta": [{"contains": "o", "action": "terminate"}]},
-    {"on_tool_call": [{"tool": "fail", "action": "skip"}]},
-)
+def timings(*, features: Iterable[str] | str | None = None) -> st.SearchStrategy[dict[str, Any]]:
+    """Timing options (deadline, idle timeout, backoff) that differ from the defaults, as far
+    as `features` declare them; one draw."""
+    plan = _make_plan(features, None)
+    return _WORD32.map(lambda word: _timing_options(plan, random.Random(word)) if word else {})
+
+
+def _options(plan: Plan, rng: random.Random, *, limits: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if plan.has("max_steps") and rng.random() < 0.4:
+        options["max_steps"] = _pick(rng, (1, 2, 3, 0, 4))
+    if plan.has("retries") and rng.random() < 0.5:
+        options["max_retries"] = _pick(rng, (0, 1, 3))
+    if plan.has("concurrent_tools") and plan.calls and rng.random() < 0.3:
+        options["concurrent_tools"] = True
+    if limits and plan.has("limits") and rng.random() < 0.4:
+        options.update(_pick(rng, _LIMITS))
+    return options
+
+
+def _tools(plan: Plan, rng: random.Random) -> dict[str, Any]:
+    """The scenario's tools: the offered names answer, fail, raise and take time in turn."""
+    slow = _pick(rng, _SLOW_DELAYS if plan.has("deadline") else _SLOW_DELAYS[:2])
+    roles: tuple[dict[str, Any], ...] = (
+        {"result": {"hits": 3}},
+        {"error": "no such record"},
+        {"raises": "connection reset"},
+        {"result": "done", "delay": slow},
+    )
+    names = tuple(dict.fromkeys(plan.known))
+    tools = {name: dict(roles[i % 4]) for i, name in enumerate(names)}
+    if rng.random() < 0.5:
+        tools[names[0]]["delay"] = 0.25
+    return tools
+
+
+def _hook(plan: Plan, rng: random.Random, *, metamorphic: bool) -> dict[str, Any] | None:
+    names = tuple(dict.fromkeys(plan.known))
+    answer, fail, slow = names[0], names[min(1, len(names) - 1)], names[min(3, len(names) - 1)]
+    hooks: list[dict[str, Any]] = [
+        {"before_step": [{"step": 2, "action": "terminate"}]},
+        {"after_step": [{"step": 1, "action": "terminate"}]},
+    ]
+    if not metamorphic:
+        hooks.append({"on_text_delta": [{"contains": "o", "action": "terminate"}]})
+    if plan.calls:
+        hooks += [
+            {"on_tool_call": [{"tool": answer, "action": "skip", "reason": "needs approval"}]},
+            {"on_tool_call": [{"tool": answer, "action": "terminate"}]},
+            {"on_tool_call": [{"tool": slow, "action": "terminate"}]},
+            {"on_tool_result": [{"tool": answer, "action": "terminate"}]},
+            {"on_tool_call": [{"tool": fail, "action": "skip"}]},
+        ]
+    hook: dict[str, Any] = _pick(rng, hooks)
+    return hook
+
+
 _GUARDRAILS: tuple[dict[str, Any], ...] = (
     {"request": [{"step": 2}]},
     {"response": [{"contains": "😀"}]},
 )
-_TOOLS: dict[str, Any] = {
-    "lookup": {"result": {"hits": 3}},
-    "fail": {"error": "no such record"},
-    "boom": {"raises": "connection reset"},
-}
-_SLOW_DELAYS = (0.5, 3.0, 30.0, 0.5)
-_OPTIONS = st.integers(0, 2**12 - 1)
-_CANCEL_TIMES = (0.0, 0.05, 0.1, 0.15, 0.3, 1.0, 2.5, 6.0)
 
 
-def _chunk_count(items: Sequence[Mapping[str, Any]]) -> int:
-    return sum(1 for item in items if "stall" not in item and "truncate" not in item)
-
-
-_POINT = st.integers(0, 2**12 - 1)
-
-
-def cancellation_point(data: Mapping[str, Any], word: int) -> dict[str, Any]:
+def cancellation_point(
+    data: Mapping[str, Any], word: int, *, features: Iterable[str] | str | None = None
+) -> dict[str, Any]:
     """The cancellation point numbered `word` of `data` (see `cancellation_points`)."""
+    return _point(_make_plan(features, None), data, word)
+
+
+def _point(plan: Plan, data: Mapping[str, Any], word: int) -> dict[str, Any]:
     mode, word = word % 8, word >> 3
-    if mode == 5:
+    if mode == 5 and plan.has("cancellation"):
         requests = data["requests"]
         r = word % len(requests)
-        chunks = max(1, _chunk_count(requests[r]["chunks"]))
+        chunks = max(1, chunk_count(requests[r]["chunks"]))
         return {"cancel": {"request": r + 1, "before_chunk": 1 + (word >> 2) % chunks}}
-    if mode == 6:
+    if mode == 6 and plan.has("cancellation"):
         return {"cancel": {"at_time": _CANCEL_TIMES[word % len(_CANCEL_TIMES)]}}
-    if mode == 7:
+    if mode == 7 and plan.has("consumer_drop"):
         return {"drop": {"after_event": 1 + word % 20}}
     return {}
 
 
-def cancellation_points(data: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+def cancellation_points(
+    data: Mapping[str, Any], *, features: Iterable[str] | str | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
     """Where `data`'s run is interrupted: ``{}`` (mostly), a cancel while the loop waits for a
-    chunk or at a virtual time, or a consumer drop after some event; one draw."""
-    return _POINT.map(lambda word: cancellation_point(data, word))
+    chunk or at a virtual time (``cancellation``), or a consumer drop after some event
+    (``consumer_drop``); one draw."""
+    plan = _make_plan(features, None)
+    return _WORD16.map(lambda word: _point(plan, data, word))
 
 
 @functools.cache
@@ -410,10 +280,89 @@ def _requests(most: int) -> st.SearchStrategy[int]:
     return st.integers(1, most)
 
 
-@st.composite
-def scenarios(
-    draw: st.DrawFn,
+def _total_delay(requests: Sequence[Mapping[str, Any]]) -> float:
+    return float(sum(item.get("delay", 0.0) for r in requests for item in r["chunks"]))
+
+
+def _undelayed(requests: list[dict[str, Any]]) -> None:
+    for request in requests:
+        request["chunks"] = [
+            {k: v for k, v in item.items() if k != "delay"} for item in request["chunks"]
+        ]
+
+
+def _build_scenario(
+    plan: Plan,
+    count: int,
+    head: int,
+    words: Sequence[int],
     *,
+    inject_faults: bool,
+    cancellation: bool,
+    hooks: bool,
+    limits: bool,
+    timing: bool,
+    metamorphic: bool,
+) -> dict[str, Any]:
+    rng = random.Random(head)
+    options: dict[str, Any] = {}
+    if head:
+        options = _options(plan, rng, limits=limits and not metamorphic)
+        if timing:
+            options.update(_timing_options(plan, rng))
+    clock = Timing(options.get("idle_timeout"), options.get("deadline"))
+    requests = [
+        {
+            "chunks": response(
+                plan, r, words[r - 1], last=r == count, faults=inject_faults, timing=clock
+            )
+        }
+        for r in range(1, count + 1)
+    ]
+    if not plan.has("deadline") and _total_delay(requests) > 150.0:
+        _undelayed(requests)  # a loop without a deadline must never come near the default one
+    data: dict[str, Any] = {"input": "Plan my trip", "tools": _tools(plan, rng)}
+    if plan.unknown is not None:
+        data["undefined_tools"] = [plan.unknown]
+    if options:
+        data["options"] = options
+    if head and hooks:
+        if plan.has("hooks") and rng.random() < 0.25:
+            data["hooks"] = _hook(plan, rng, metamorphic=metamorphic)
+        if plan.has("guardrails") and rng.random() < 0.25:
+            data["guardrails"] = _pick(rng, _GUARDRAILS)
+    data["requests"] = requests
+    if head and cancellation:
+        data.update(_point(plan, data, int(rng.random() * 65536)))
+    return data
+
+
+@st.composite
+def _scenarios(
+    draw: st.DrawFn, plan: Plan, most: int, switches: tuple[bool, ...]
+) -> dict[str, Any]:
+    count = draw(_requests(most))
+    head = draw(_WORD32)
+    words = [draw(_WORD32) for _ in range(count)]
+    inject_faults, cancellation, hooks, limits, timing, metamorphic = switches
+    return _build_scenario(
+        plan,
+        count,
+        head,
+        words,
+        inject_faults=inject_faults,
+        cancellation=cancellation,
+        hooks=hooks,
+        limits=limits,
+        timing=timing,
+        metamorphic=metamorphic,
+    )
+
+
+def scenarios(
+    *,
+    features: Iterable[str] | str | None = None,
+    tool_names: Sequence[str] | None = None,
     max_requests: int = 4,
     inject_faults: bool = True,
     cancellation: bool = True,
@@ -421,49 +370,24 @@ def scenarios(
     limits: bool = True,
     timing: bool = True,
     metamorphic: bool = False,
-) -> dict[str, Any]:
-    """Whole scenarios as the data of a scenario file; about 22 draws for a typical one.
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Whole scenarios as the data of a scenario file; 2 + (number of requests) draws.
 
     Several requests (the last one answers, so a run can complete), tools that answer, fail,
     raise, take time or do not exist, options, timing, hooks, guardrails, faults and a
-    cancellation point, each switched off by its flag. `metamorphic=True` leaves out what
-    would make M1/M3 undefined (cancellation, idle timeout, short deadlines, text hooks and
+    cancellation point, each switched off by its flag and generated only for the `features`
+    declared (default: all; validated at once, `InputError` for an unknown name); calls name
+    `tool_names` (default: agentsim's own tools). `metamorphic=True` leaves out what would
+    make M1/M3 undefined (cancellation, idle timeout, short deadlines, text hooks and
     response-size limits): see `agentsim.harness._metamorphic`.
     """
+    plan = _make_plan(features, tool_names)
+    if not isinstance(max_requests, int) or max_requests < 1 or max_requests > 10:
+        raise InputError(f"expected 1 to 10, got {max_requests!r}", path="max_requests")
     if metamorphic:
         cancellation = timing = False
-    count = draw(_requests(max_requests))
-    word = draw(_OPTIONS)
-    options = _options(word, limits=limits and not metamorphic)
-    if timing:
-        options.update(draw(_TIMINGS))
-    tools = {**_TOOLS, "slow": {"result": "done", "delay": _SLOW_DELAYS[(word >> 9) & 3]}}
-    if word & 2048:
-        tools["lookup"] = {**tools["lookup"], "delay": 0.25}
-    requests = []
-    for r in range(1, count + 1):
-        kind = draw(_KIND)
-        if r == count:
-            kind %= 2
-        items = build_stream(r, kind, draw(_WORD32))
-        if inject_faults:
-            items = apply_fault(items, draw(_FAULTS))
-        requests.append({"chunks": items})
-    data: dict[str, Any] = {"input": "Plan my trip", "tools": tools}
-    data["undefined_tools"] = ["ghost"]
-    if options:
-        data["options"] = options
-    if hooks:
-        extras = draw(_BYTE)
-        hook = _HOOKS[extras & 31] if (extras & 31) < len(_HOOKS) else None
-        if hook is not None and not (metamorphic and "on_text_delta" in hook):
-            data["hooks"] = hook
-        if (extras >> 5) < len(_GUARDRAILS):
-            data["guardrails"] = _GUARDRAILS[extras >> 5]
-    data["requests"] = requests
-    if cancellation:
-        data.update(cancellation_point(data, draw(_POINT)))
-    return data
+    switches = (inject_faults, cancellation, hooks, limits, timing, metamorphic)
+    return _scenarios(plan, max_requests, tuple(bool(s) for s in switches))
 
 
 def scenario_models(**kwargs: Any) -> st.SearchStrategy[Scenario]:

@@ -3,7 +3,9 @@
 `_run` runs a scenario through a loop on a fresh virtual event loop, plays its cancellation or
 consumer drop, and returns a `RunResult` with the invariants, the script's verdict and the
 expectation checked. `_metamorphic` (M1-M3) and `_sweep` (cancellation at every point) run a loop
-several times and compare the runs. Public through `agentsim` and `agentsim.invariants`.
+several times and compare the runs. `_recording` notes what happened around the loop (provider
+requests and chunks, tool runs, the cancel request, all timed) for the timeline. Public through
+`agentsim` and `agentsim.invariants`.
 
 May import: core, loop, check, scenario, wire, sse. Must not import: cassettes, serving, adapters,
 fuzzing, pytest or the CLI.

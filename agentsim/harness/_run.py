@@ -5,16 +5,23 @@ from a scenario, runs the loop on a fresh `VirtualEventLoop`, plays the scenario
 consumer drop, and returns a `RunResult` holding the trace, the invariant violations, the script's
 deviations (unexpected or missing requests, failed request checks) and the expectation mismatches.
 `simulate` is the same as a coroutine, for use inside an already running virtual loop.
+
+`run_scenario` never raises for the loop's sake (`agentsim.harness._guard`): a loop that
+raises, hangs, runs away, spins, busy-waits, blocks in ``time.sleep``, streams events forever
+or yields something that is not an event gets a `RunResult` whose `crash` says what it did,
+with the events it did deliver and their invariant violations (EV2 at least).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
-from agentsim.check._invariants import INVARIANTS, Trace, Violation, check_trace
+from agentsim.check._invariants import INVARIANTS, StreamLog, Trace, Violation, check_trace
+from agentsim.core._errors import HarnessError
 from agentsim.core._events import (
     AgentEvent,
     RunCancelled,
@@ -27,9 +34,21 @@ from agentsim.core._events import (
 from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
-from agentsim.core._virtual_loop import run_virtual
+from agentsim.core._virtual_loop import VirtualEventLoop
+from agentsim.harness._guard import DEFAULT_MAX_EVENTS, Limits, Recorder, run_guarded_coroutine
+from agentsim.harness._recording import Recorder as TimelineRecorder
+from agentsim.harness._recording import Recording, recording_of
+from agentsim.harness._wall_clock import virtual_wall_clock as wall_clock
 from agentsim.loop._driver import ReferenceLoop
-from agentsim.loop._protocol import AgentLoop, LoopOptions, Provider, RunRequest
+from agentsim.loop._features import Feature, declared_features, parse_features
+from agentsim.loop._protocol import (
+    AgentLoop,
+    AgentRun,
+    LoopOptions,
+    Provider,
+    ProviderRequest,
+    RunRequest,
+)
 from agentsim.scenario._schema import DropAt, Expectation, Scenario, load_scenario
 from agentsim.scenario._script import (
     ScriptedProvider,
@@ -39,7 +58,16 @@ from agentsim.scenario._script import (
     scenario_tools,
 )
 
-__all__ = ["RunResult", "expectation_of", "run_loop", "run_scenario", "simulate"]
+__all__ = [
+    "RunResult",
+    "broken_run",
+    "expectation_of",
+    "guard_simulation",
+    "guarded_run",
+    "run_loop",
+    "run_scenario",
+    "simulate",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,10 +84,22 @@ class RunResult:
     problems: tuple[str, ...] = ()  # the script's deviations
     mismatches: tuple[str, ...] = ()  # unmet expectations
     initial_messages: int = 0
+    crash: str | None = None  # what the loop did wrong, if it raised, hung or ran away
+    # agentsim could not run the loop at all (its own limitation, never the loop's fault)
+    harness: tuple[str, ...] = ()
+    recording: Recording | None = None  # requests, chunks, tool runs, cancel (harness/_recording)
+    # What the harness saw from outside the loop (see `Trace`): the features judged (None: all),
+    # when cancellation was requested, the requests the provider got and what it sent on each.
+    features: frozenset[Feature] | None = None
+    cancel_requested_at: float | None = None
+    requests: tuple[ProviderRequest, ...] | None = None
+    streams: tuple[StreamLog, ...] | None = None
 
     @property
     def passed(self) -> bool:
-        return not (self.violations or self.problems or self.mismatches)
+        return not (
+            self.crash or self.violations or self.problems or self.mismatches or self.harness
+        )
 
     @property
     def trace(self) -> Trace:
@@ -69,11 +109,19 @@ class RunResult:
             options=self.options,
             dropped=self.dropped,
             initial_messages=self.initial_messages,
+            features=self.features,
+            cancel_requested_at=self.cancel_requested_at,
+            requests=self.requests,
+            streams=self.streams,
         )
 
     def report(self) -> str:
-        """A short human-readable report: outcome, invariants, script and expectations."""
+        """A short human-readable report: outcome, invariants, script and expectations, and
+        apart from them any harness error (agentsim's own failure to run the loop)."""
         lines = [f"outcome: {describe_outcome(self.outcome)}"]
+        if self.crash:
+            lines.append(f"crash: {self.crash}")
+        lines += [f"harness: {h}" for h in self.harness]
         if self.violations:
             lines.append(f"invariants: {len(self.violations)} violation(s)")
             lines += [f"  {v}" for v in self.violations]
@@ -107,13 +155,44 @@ async def run_loop(
     tools: Toolset,
     seed: int = 0,
     drop: DropAt | None = None,
+    max_events: int = DEFAULT_MAX_EVENTS,
+    features: Iterable[str] | None = None,
 ) -> RunResult:
-    """Run any loop through the protocol, collect its trace and check the invariants."""
-    run = loop.run(request, provider=provider, tools=tools, runtime=Runtime(seed=seed))
+    """Run any loop through the protocol, collect its trace and check the invariants.
+
+    A loop that raises, yields something that is not an agent event or emits more than
+    `max_events` events gets a result whose `crash` says so; nothing is raised for its sake.
+    The loop is judged on `features` (default: what it declares, `declared_features`; None: all).
+    Besides the loop's events and history, the trace gets what the harness sees from outside: the
+    time the cancel token fired, and the provider's `requests` and `streams` if it records them.
+    """
+    judged = parse_features(features) if features is not None else declared_features(loop)
+    event_loop = asyncio.get_running_loop()
+    origin = event_loop.time()
+    cancelled_at: list[float] = []
+    remove = request.cancel.add_callback(
+        lambda: cancelled_at.append(round(event_loop.time() - origin, 9))
+    )
+    recorder = TimelineRecorder()
+    recorder.watch(request.cancel)
     events: list[AgentEvent] = []
     dropped = False
+    crash: str | None = None
+    run: AgentRun | None = None
     try:
+        run = loop.run(
+            request,
+            provider=recorder.provider(provider),
+            tools=recorder.tools(tools),
+            runtime=Runtime(seed=seed),
+        )
         async for event in run:
+            if not _is_event(event):  # the protocol's type says nothing of what a loop does
+                crash = f"the loop yielded {_kind(event)}, not an agent event"
+                break
+            if len(events) >= max_events:
+                crash = f"the loop emitted more than {max_events} events (a stream without end?)"
+                break
             if drop is not None and drop.at_time is not None and event.t >= drop.at_time:
                 dropped = True
                 break
@@ -122,24 +201,59 @@ async def run_loop(
             if after is not None and len(events) >= after and not _is_terminal(event):
                 dropped = True
                 break
+    except Exception as exc:
+        crash = f"the loop raised {type(exc).__name__}: {exc}"
     finally:
-        await run.aclose()
+        if run is not None:
+            try:
+                await run.aclose()
+            except Exception as exc:
+                crash = crash or f"the loop raised {type(exc).__name__} on aclose(): {exc}"
+        remove()
+    history: tuple[Message, ...] = ()
+    try:
+        history = tuple(run.history) if run is not None else ()
+    except Exception as exc:
+        crash = crash or f"the loop raised {type(exc).__name__} reading its history: {exc}"
     outcome = getattr(run, "outcome", None)
-    if outcome is None and events and _is_terminal(events[-1]):
-        outcome = events[-1]
+    if not _is_terminal(outcome):
+        outcome = events[-1] if events and _is_terminal(events[-1]) else None
     result = RunResult(
         seed=seed,
         events=tuple(events),
-        history=tuple(run.history),
+        history=history,
         outcome=outcome,
         options=request.options,
         dropped=dropped,
         initial_messages=len(request.messages),
+        crash=crash,
+        recording=recorder.freeze(),
+        features=judged,
+        cancel_requested_at=cancelled_at[0] if cancelled_at else None,
+        requests=_recorded(provider, "requests"),
+        streams=_recorded(provider, "streams"),
     )
-    return replace(result, violations=tuple(check_trace(result.trace)))
+    # A run may report violations of its own (an adapter's dialect rules, S2): judged alongside.
+    own = tuple(getattr(run, "violations", ()))
+    return replace(result, violations=tuple(check_trace(result.trace)) + own)
 
 
-def _is_terminal(event: AgentEvent) -> bool:
+def _recorded(provider: Provider, name: str) -> Any:
+    """A provider's record (`requests`, `streams`) as a tuple, or None if it keeps none."""
+    value = getattr(provider, name, None)
+    return tuple(value) if isinstance(value, list | tuple) else None
+
+
+def _is_event(value: object) -> TypeGuard[AgentEvent]:
+    return isinstance(value, AgentEvent)
+
+
+def _kind(value: object) -> str:
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _is_terminal(event: object) -> TypeGuard[TerminalEvent]:
     return isinstance(event, RunCompleted | RunFailed | RunCancelled)
 
 
@@ -148,15 +262,43 @@ def _options(scenario: Scenario) -> LoopOptions:
 
 
 async def simulate(
-    scenario: Scenario, *, seed: int | None = None, loop: AgentLoop | None = None
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    loop: AgentLoop | None = None,
+    max_events: int = DEFAULT_MAX_EVENTS,
+    virtual_wall_clock: bool | None = None,
+    features: Iterable[str] | None = None,
 ) -> RunResult:
-    """Run `scenario` on the running (virtual) event loop; see `run_scenario`."""
+    """Run `scenario` on the running (virtual) event loop; see `run_scenario` (but only
+    `run_scenario` keeps the wall-clock budget and the virtual watchdog)."""
+    wall = scenario.virtual_wall_clock if virtual_wall_clock is None else virtual_wall_clock
+    if wall:
+        event_loop = asyncio.get_running_loop()
+        if not isinstance(event_loop, VirtualEventLoop):
+            raise HarnessError("virtual_wall_clock needs the run on a VirtualEventLoop")
+        with wall_clock(event_loop):
+            return await _simulate(
+                scenario, seed=seed, loop=loop, max_events=max_events, features=features
+            )
+    return await _simulate(scenario, seed=seed, loop=loop, max_events=max_events, features=features)
+
+
+async def _simulate(
+    scenario: Scenario,
+    *,
+    seed: int | None,
+    loop: AgentLoop | None,
+    max_events: int,
+    features: Iterable[str] | None,
+) -> RunResult:
     cancel = CancelToken()
     at_chunk = None
     if scenario.cancel is not None and scenario.cancel.request is not None:
         assert scenario.cancel.before_chunk is not None
         at_chunk = (scenario.cancel.request, scenario.cancel.before_chunk, cancel)
-    provider = ScriptedProvider(scenario.requests, cancel=at_chunk)
+    origin = asyncio.get_running_loop().time()
+    provider = ScriptedProvider(scenario.requests, cancel=at_chunk, origin=origin)
     if loop is None:
         loop = ReferenceLoop(
             hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
@@ -176,26 +318,151 @@ async def simulate(
             tools=scenario_tools(scenario),
             seed=scenario.seed if seed is None else seed,
             drop=scenario.drop,
+            max_events=max_events,
+            features=features,
         )
     finally:
         if timer is not None:
             timer.cancel()
-    problems = tuple(provider.problems + provider.unused())
+    # After a crash the script's deviations (requests never made) are its consequences.
+    problems = () if result.crash else tuple(provider.problems + provider.unused())
     mismatches = tuple(_compare(scenario.expect, result)) if scenario.expect else ()
     return replace(result, problems=problems, mismatches=mismatches)
 
 
 def run_scenario(
-    scenario: Scenario | str | Path, *, seed: int | None = None, loop: AgentLoop | None = None
+    scenario: Scenario | str | Path,
+    *,
+    seed: int | None = None,
+    loop: AgentLoop | None = None,
+    budget: float | None = None,
+    max_events: int | None = None,
+    virtual_wall_clock: bool | None = None,
+    features: Iterable[str] | None = None,
 ) -> RunResult:
-    """Load (if given a path) and run a scenario on a fresh virtual event loop.
+    """Load (if given a path) and run a scenario on a fresh virtual event loop, guarded.
 
     `seed` overrides the scenario's own; `loop` replaces the reference loop (the scenario's hooks
-    and guardrails configure only the reference loop).
+    and guardrails configure only the reference loop). `budget` (wall-clock seconds, default
+    10) and `max_events` (default 100,000) bound the run (`agentsim.harness._guard`); `features`
+    overrides what the loop declares (`declared_features`) as the semantics it is judged on.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return run_virtual(simulate(scenario, seed=seed, loop=loop))
+    return guarded_run(
+        scenario,
+        loop=loop,
+        seed=seed,
+        limits=Limits.of(budget, max_events),
+        virtual_wall_clock=virtual_wall_clock,
+        features=features,
+    )
+
+
+def _virtual_limit(options: LoopOptions) -> float:
+    return 4 * options.deadline + 3600.0  # far past anything a loop keeping its deadline does
+
+
+def guarded_run(
+    scenario: Scenario,
+    *,
+    loop: AgentLoop | None,
+    seed: int | None,
+    limits: Limits,
+    virtual_wall_clock: bool | None = None,
+    features: Iterable[str] | None = None,
+) -> RunResult:
+    """`simulate` on a fresh virtual loop under every guard; never raises for the loop's sake."""
+    if loop is None:
+        loop = ReferenceLoop(
+            hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
+        )
+    return guard_simulation(
+        lambda recorded: simulate(
+            scenario,
+            seed=seed,
+            loop=recorded,
+            max_events=limits.max_events,
+            virtual_wall_clock=virtual_wall_clock,
+            features=features,
+        ),
+        scenario=scenario,
+        loop=loop,
+        seed=seed,
+        limits=limits,
+    )
+
+
+def guard_simulation(
+    main: Callable[[AgentLoop], Coroutine[Any, Any, RunResult]],
+    *,
+    scenario: Scenario,
+    loop: AgentLoop,
+    seed: int | None,
+    limits: Limits,
+) -> RunResult:
+    """`main(loop)` (a coroutine running `loop` once, such as `simulate`) on a fresh virtual
+    loop under every guard; a run that blew up becomes `broken_run` of `scenario`'s setup."""
+    recorder = Recorder(loop)
+    if _loop_running():
+        # A thread runs one event loop at a time: agentsim's limitation, never the loop's fault.
+        return harness_run(
+            scenario,
+            recorder,
+            seed,
+            "a simulated run needs a thread without a running event loop (from an async "
+            "test, await the agentsim_arun fixture)",
+        )
+    harness: list[str] = []
+
+    async def watched() -> RunResult:
+        try:
+            return await main(recorder)
+        except HarnessError as exc:  # agentsim's own failure, not the loop's
+            harness.append(f"{type(exc).__name__}: {exc}")
+            raise
+
+    result, problem = run_guarded_coroutine(
+        watched(), budget=limits.budget, virtual_limit=_virtual_limit(_options(scenario))
+    )
+    if harness:
+        return harness_run(scenario, recorder, seed, harness[0])
+    if problem is None and result is not None:
+        return result
+    return broken_run(scenario, recorder, seed, problem or "the run was interrupted")
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def harness_run(scenario: Scenario, recorder: Recorder, seed: int | None, error: str) -> RunResult:
+    """agentsim could not run the loop: a harness error, with nothing of the loop's to judge."""
+    broken = broken_run(scenario, recorder, seed, "")
+    return replace(broken, crash=None, problems=(), violations=(), harness=(error,))
+
+
+def broken_run(scenario: Scenario, recorder: Recorder, seed: int | None, crash: str) -> RunResult:
+    """The result of a run that blew up: the events it delivered, their violations, `crash`."""
+    events = tuple(recorder.events)
+    last = events[-1] if events else None
+    outcome = last if _is_terminal(last) else None
+    result = RunResult(
+        seed=scenario.seed if seed is None else seed,
+        events=events,
+        history=recorder.history(),
+        outcome=outcome,
+        options=_options(scenario),
+        dropped=scenario.drop is not None and outcome is None,
+        initial_messages=len(scenario_messages(scenario)),
+        crash=crash,
+        recording=recording_of(recorder.provider),
+    )
+    return replace(result, violations=tuple(check_trace(result.trace)))
 
 
 def _compare(expect: Expectation, result: RunResult) -> list[str]:

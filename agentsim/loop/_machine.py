@@ -21,6 +21,7 @@ Choices the design leaves open, made here:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,8 @@ from agentsim.core._chunks import (
 from agentsim.core._events import (
     AgentEvent,
     CancelReason,
+    ContextCompressed,
+    ContextInfo,
     FailureKind,
     Phase,
     PhaseChanged,
@@ -74,6 +77,7 @@ from agentsim.loop._actions import (
     OpenCall,
     SendRequest,
 )
+from agentsim.loop._context import compress, estimate_tokens
 from agentsim.loop._hooks import Guardrails, Hooks, Terminate
 from agentsim.loop._protocol import LoopOptions, ProviderRequest
 from agentsim.loop._tool_phase import ToolPhase
@@ -193,6 +197,8 @@ class LoopMachine(ToolPhase):
             return self._fail("usage_limit", f"request limit of {limit} reached", now)
         self._attempt += 1
         request = ProviderRequest(self._step, self._attempt, tuple(self.history), self._tool_specs)
+        if self.options.context_budget is not None:
+            request = self._manage_context(request, now)
         if self._guardrails.request is not None:
             refusal = self._guardrails.request(request)
             if refusal is not None:
@@ -201,6 +207,39 @@ class LoopMachine(ToolPhase):
         self._reset_response()
         self.state = "streaming"
         return SendRequest(request)
+
+    def _manage_context(self, request: ProviderRequest, now: float) -> ProviderRequest:
+        """Seed 004's context management: announce the request's size; compress it if over."""
+        budget = self.options.context_budget
+        assert budget is not None
+        t, messages = self._t(now), request.messages
+        tokens = estimate_tokens(messages)
+        self.outbox.append(
+            ContextInfo(self._next_seq(), t, self.run_id, self._step, tokens, len(messages), budget)
+        )
+        done = self._compress(messages, budget=budget, strategy=self.options.context_strategy)
+        if done is None:
+            return request
+        fitted, strategy = done
+        self.outbox.append(
+            ContextCompressed(
+                self._next_seq(),
+                t,
+                self.run_id,
+                self._step,
+                strategy,
+                tokens,
+                estimate_tokens(fitted),
+                len(messages),
+                len(fitted),
+            )
+        )
+        return dataclasses.replace(request, messages=fitted)
+
+    def _compress(
+        self, messages: tuple[Message, ...], *, budget: int, strategy: str
+    ) -> tuple[tuple[Message, ...], str] | None:
+        return compress(messages, budget=budget, strategy=strategy)
 
     # -- chunks -----------------------------------------------------------------------------------
 

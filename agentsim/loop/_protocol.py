@@ -92,6 +92,9 @@ class LoopOptions:
     max_total_tokens: int | None = None
     max_requests: int | None = None
     max_tool_calls: int | None = None
+    # Context management (seed 004, loop/_context.py): off unless a token budget is set.
+    context_budget: int | None = None
+    context_strategy: str = "truncate"
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_retries"):
@@ -106,6 +109,18 @@ class LoopOptions:
                 raise InputError(
                     f"expected an integer >= 0 or null, got {value!r}", path=f"options.{name}"
                 )
+        budget = self.context_budget
+        if budget is not None and (
+            not isinstance(budget, int) or isinstance(budget, bool) or budget < 1
+        ):
+            raise InputError(
+                f"expected an integer >= 1 or null, got {budget!r}", path="options.context_budget"
+            )
+        if self.context_strategy not in ("truncate", "summarize"):
+            raise InputError(
+                f"expected 'truncate' or 'summarize', got {self.context_strategy!r}",
+                path="options.context_strategy",
+            )
         _check_number("deadline", self.deadline, minimum=0)
         _check_number("idle_timeout", self.idle_timeout, minimum=0, allow_none=True)
         if self.idle_timeout == 0:

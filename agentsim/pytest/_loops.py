@@ -10,6 +10,7 @@ import pytest
 
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import LoopFactory, load_loop
+from agentsim.harness._guard import Limits
 from agentsim.loop._protocol import AgentLoop
 
 # A loop as the fixtures take it: a factory (class or function), a loop object, or "module:attr".
@@ -55,3 +56,8 @@ def factory_of(config: pytest.Config, loop: LoopSpec | None) -> LoopFactory | No
         factory: LoopFactory = loop
         return factory
     raise TypeError(f"expected a loop, a loop factory or 'module:attr', got {loop!r}")
+
+
+def run_limits(config: pytest.Config) -> Limits:
+    """The guard of every simulated run: ``--agentsim-budget`` and ``--agentsim-max-events``."""
+    return Limits.of(config.getoption("agentsim_budget"), config.getoption("agentsim_max_events"))

@@ -1,9 +1,10 @@
-"""The network guard: while the current thread runs a `VirtualEventLoop`, socket connects and
-host-name lookups are refused and fail the test phase (the plugin's docstring says why)."""
+"""The network guard: while the current thread runs a `VirtualEventLoop`, or is a worker thread
+doing a piece of work for one (``to_thread``, ``run_in_executor``, anyio's worker threads: see
+`simulated_loop`), socket connects and host-name lookups are refused and fail the test phase (the
+plugin's docstring says why)."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from collections.abc import Generator, Sequence
@@ -13,16 +14,13 @@ from typing import Any
 import pytest
 
 from agentsim.core._errors import NetworkBlockedError
-from agentsim.core._virtual_loop import VirtualEventLoop
+from agentsim.core._virtual_loop import simulated_loop
 
 # -- the network guard ----------------------------------------------------------------------------
 
 
 def _in_simulated_run() -> bool:
-    try:
-        return isinstance(asyncio.get_running_loop(), VirtualEventLoop)
-    except RuntimeError:
-        return False
+    return simulated_loop() is not None
 
 
 def _is_name(host: object) -> bool:
@@ -53,8 +51,8 @@ class NetworkGuard:
     _saved: dict[str, Any] = field(default_factory=dict)
 
     def refuse(self, what: str) -> None:
-        """Refuse `what` if a simulated run is going on in this thread (and the test is not
-        allowed the network)."""
+        """Refuse `what` if this thread runs, or works for, a simulated run (and the test is
+        not allowed the network)."""
         if self.allowed or not _in_simulated_run():
             return
         self.attempts.append(what)

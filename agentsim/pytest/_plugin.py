@@ -7,11 +7,16 @@ What it adds, and the choices behind it:
   (a path, a `Scenario` or scenario data) through the loop under test on virtual time, guarded
   as ``agentsim run --loop`` is: a loop that raises or hangs gives a failing `RunResult`, never
   a stuck test. ``agentsim_replay(cassette, *, loop=None, chunking="recorded", seed=None)``
-  replays a recorded provider stream through it. Both resolve a relative path against the
+  replays a recorded provider stream through it. ``agentsim_arun`` / ``agentsim_areplay`` are
+  the same, awaited, for ``async def`` tests (the run gets its own loop in a worker thread; see
+  `agentsim.pytest._fixtures`). All resolve a relative path against the
   directory of the test file, so a suite passes from any working directory. ``agentsim_loop``
   is the loop under test (override it in a conftest, or name it with ``--agentsim-loop`` or
   the ``agentsim_loop`` ini key; None is the reference loop) and ``agentsim_seed`` the
-  ``--agentsim-seed`` value. ``sse_snapshot`` and ``normalized_sse_snapshot`` are the syrupy
+  ``--agentsim-seed`` value. Each run is guarded (``--agentsim-budget`` wall-clock seconds,
+  default 10, and ``--agentsim-max-events``, default 100,000): a loop that spins, busy-waits,
+  sleeps with ``time.sleep`` or streams forever fails its test with a sentence saying so, and
+  the session goes on. ``sse_snapshot`` and ``normalized_sse_snapshot`` are the syrupy
   fixtures for byte-exact ``.sse`` snapshots; syrupy is imported only when one is used, so
   the plugin loads without it.
 - **One test per scenario file.** ``@pytest.mark.agentsim_scenarios("scenarios")``
@@ -36,6 +41,10 @@ What it adds, and the choices behind it:
   ``agentsim serve`` and its clients on ordinary event loops, a project's own integration
   tests and Unix sockets are untouched. ``@pytest.mark.agentsim_allow_network`` lifts the
   guard for one test, ``--agentsim-allow-network`` for the session.
+- **Timelines of failures.** When a test that used ``agentsim_run`` / ``agentsim_replay`` (or a
+  scenario file named on the command line) fails, the HTML timeline of each run that did not
+  pass is written to ``--agentsim-html DIR`` (default: ``agentsim-html/`` under pytest's base
+  temporary directory) and its path is printed in the failure report (`_timelines`).
 
   Why scoped to simulated runs rather than the whole session (as pytest-socket does): the
   plugin is on wherever agentsim is installed, so it must not break a project's other tests,
@@ -61,9 +70,13 @@ from agentsim.cassettes._files import load_cassette
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import run_guarded
 from agentsim.pytest._fixtures import (
+    AgentsimAReplay,
+    AgentsimARun,
     AgentsimReplay,
     AgentsimRun,
     _params,
+    agentsim_areplay,
+    agentsim_arun,
     agentsim_loop,
     agentsim_replay,
     agentsim_run,
@@ -72,7 +85,7 @@ from agentsim.pytest._fixtures import (
     scenario_params,
     sse_snapshot,
 )
-from agentsim.pytest._loops import LoopSpec, configured_loop, loop_spec
+from agentsim.pytest._loops import LoopSpec, configured_loop, loop_spec, run_limits
 from agentsim.pytest._network_guard import (
     GUARD_KEY,
     NetworkGuard,
@@ -80,17 +93,23 @@ from agentsim.pytest._network_guard import (
     pytest_runtest_setup,
     pytest_runtest_teardown,
 )
+from agentsim.pytest._timelines import note_item_result, pytest_runtest_makereport
 
 __all__ = [
+    "AgentsimAReplay",
+    "AgentsimARun",
     "AgentsimReplay",
     "AgentsimRun",
     "LoopSpec",
+    "agentsim_areplay",
+    "agentsim_arun",
     "agentsim_loop",
     "agentsim_replay",
     "agentsim_run",
     "agentsim_seed",
     "normalized_sse_snapshot",
     "pytest_runtest_call",
+    "pytest_runtest_makereport",
     "pytest_runtest_setup",
     "pytest_runtest_teardown",
     "scenario_params",
@@ -126,6 +145,28 @@ def _seed(text: str) -> int:
     return value
 
 
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise pytest.UsageError(f"--agentsim-budget: expected seconds > 0, got {text!r}")
+    return value
+
+
+def _max_events(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise pytest.UsageError(
+            f"--agentsim-max-events: expected a whole number >= 1, got {text!r}"
+        )
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("agentsim", "agentsim: deterministic agent-loop simulation")
     group.addoption(
@@ -146,6 +187,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seed every simulated run with N instead of the scenario's own seed",
     )
     group.addoption(
+        "--agentsim-budget",
+        metavar="SECONDS",
+        type=_budget,
+        default=None,
+        help=(
+            "wall-clock seconds one simulated run may take before it fails as a spin or a hang "
+            "(default 10)"
+        ),
+    )
+    group.addoption(
+        "--agentsim-max-events",
+        metavar="N",
+        type=_max_events,
+        default=None,
+        help="events one simulated run may emit before it fails as a runaway (default 100000)",
+    )
+    group.addoption(
         "--agentsim-scenario",
         metavar="PATTERN",
         action="append",
@@ -153,6 +211,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=(
             "keep only the scenario/cassette cases (agentsim_scenarios, scenario_params) whose "
             "file stem matches PATTERN (shell-style, repeatable)"
+        ),
+    )
+    group.addoption(
+        "--agentsim-html",
+        metavar="DIR",
+        default=None,
+        help=(
+            "write the HTML timeline of each failing test's runs into DIR (default: "
+            "agentsim-html/ in pytest's base temporary directory); the report shows the path"
         ),
     )
     group.addoption(
@@ -248,7 +315,8 @@ class ScenarioItem(pytest.Item):
             loop = factory() if factory is not None else None
             result = replay_cassette(load_cassette(self.path), seed=seed or 0, loop=loop)
         else:
-            result = run_guarded(self.path, loop=factory, seed=seed)
+            result = run_guarded(self.path, loop=factory, seed=seed, limits=run_limits(self.config))
+        note_item_result(self, str(self.path), result)
         if not result.passed:
             raise ScenarioFailed(result.report())
 

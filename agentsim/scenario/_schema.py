@@ -302,6 +302,8 @@ class OptionsScript(_Strict):
     max_total_tokens: Annotated[int, Field(ge=0)] | None = None
     max_requests: Annotated[int, Field(ge=0)] | None = None
     max_tool_calls: Annotated[int, Field(ge=0)] | None = None
+    context_budget: Annotated[int, Field(ge=1)] | None = None
+    context_strategy: Literal["truncate", "summarize"] = "truncate"
 
 
 # -- interruptions and expectations ---------------------------------------------------------------
@@ -380,6 +382,13 @@ class Scenario(_Strict):
     cancel: CancelAt | None = None
     drop: DropAt | None = None
     expect: Expectation | None = None
+    virtual_wall_clock: bool = Field(
+        False,
+        description=(
+            "Make time.time(), datetime.now() and friends read the virtual clock during the run "
+            "(from 2000-01-01T00:00:00Z, UTC); needs time-machine. See docs/virtual-time.md."
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agentsim.check._trace import StreamLog
 from agentsim.core._chunks import (
     Chunk,
     ErrorChunk,
@@ -238,18 +239,26 @@ class StrictPlayback:
 
 
 class ScriptedProvider(StrictPlayback):
-    """Plays a scenario's requests in order, strictly, and records every deviation."""
+    """Plays a scenario's requests in order, strictly, and records every deviation.
+
+    It also keeps a `StreamLog` per request (`streams`): what it sent and how long the loop waited
+    on it, in virtual seconds since `origin` (the run's start), which the invariants compare with
+    what the loop did (retryability, idle waits, closing on cancel, signatures).
+    """
 
     def __init__(
         self,
         scripts: Sequence[RequestScript],
         *,
         cancel: tuple[int, int, CancelToken] | None = None,
+        origin: float = 0.0,
     ) -> None:
         super().__init__()
         self._scripts = list(scripts)
         self._compiled = [compile_request(s, i + 1) for i, s in enumerate(scripts)]
         self._cancel = cancel
+        self._origin = origin
+        self.streams: list[StreamLog] = []
 
     def unused(self) -> list[str]:
         """Parts of the script the run never reached: requests, and the cancellation point."""
@@ -263,21 +272,63 @@ class ScriptedProvider(StrictPlayback):
         return out
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
-        number = self._claim(request, len(self._scripts), "script's requests")
-        check = self._scripts[number - 1].expect
-        if check is not None:
-            self.problems.extend(_check_request(check, request, number))
-        chunk_number = 0
-        for item in self._compiled[number - 1]:
-            if isinstance(item, Delay | Stall):
-                await _pause(item)
-                continue
-            chunk_number += 1
-            if self._cancel is not None and self._cancel[:2] == (number, chunk_number):
-                self._cancel[2].cancel()
-                # The cancellation arrives while the loop waits for this chunk: never deliver it.
-                await asyncio.get_running_loop().create_future()
-            yield item
+        loop = asyncio.get_running_loop()
+        origin = self._origin
+
+        def now() -> float:
+            return round(loop.time() - origin, 9)
+
+        log = StreamLog(number=len(self.requests) + 1, opened=now())
+        self.streams.append(log)
+        waiting_since, blocked = log.opened, True
+        runs: list[str | None] = []  # the signature of each reasoning run, as the loop merges them
+        in_reasoning = False
+        try:
+            try:
+                number = self._claim(request, len(self._scripts), "script's requests")
+            except ProviderError as exc:
+                log.error = (exc.kind, exc.retryable)
+                raise
+            check = self._scripts[number - 1].expect
+            if check is not None:
+                self.problems.extend(_check_request(check, request, number))
+            chunk_number = 0
+            for item in self._compiled[number - 1]:
+                if isinstance(item, Delay | Stall):
+                    await _pause(item)
+                    continue
+                chunk_number += 1
+                if self._cancel is not None and self._cancel[:2] == (number, chunk_number):
+                    self._cancel[2].cancel()
+                    # The cancellation arrives while the loop waits for this chunk: never deliver.
+                    await loop.create_future()
+                t = now()
+                log.longest_wait = max(log.longest_wait, t - waiting_since)
+                log.chunks += 1
+                if isinstance(item, ReasoningChunk):
+                    if item.text and not in_reasoning:
+                        runs.append(item.signature)
+                    elif item.signature is not None and runs:
+                        runs[-1] = item.signature
+                    in_reasoning = in_reasoning or bool(item.text)
+                    log.signatures = tuple(s for s in runs if s is not None)
+                elif isinstance(item, ToolCallStartChunk) or (
+                    isinstance(item, TextChunk) and item.text
+                ):
+                    in_reasoning = False
+                elif isinstance(item, FinishChunk):
+                    log.finished = True
+                elif isinstance(item, ErrorChunk):
+                    log.error = (item.kind, item.retryable)
+                blocked = False
+                yield item
+                waiting_since, blocked = now(), True
+            log.truncated = not log.finished and log.error is None
+        finally:
+            t = now()
+            if blocked:
+                log.longest_wait = max(log.longest_wait, t - waiting_since)
+            log.closed = t
 
 
 # -- tools, hooks and guardrails from a scenario --------------------------------------------------

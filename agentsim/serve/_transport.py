@@ -7,9 +7,11 @@ serve`, so the bytes, the checks and the strictness are the server's; only the d
 
 Choices:
 
-- **Async: delays are `asyncio.sleep` on the running loop.** On a `VirtualEventLoop`
-  (``run_virtual``, or ``asyncio.Runner(loop_factory=VirtualEventLoop)``) a scripted minute costs
-  nothing and the run is deterministic; on an ordinary loop the delays are real (over `speed`).
+- **Async: delays are sleeps on the running loop, asyncio's or trio's.** On a `VirtualEventLoop`
+  (``run_virtual``, or ``asyncio.Runner(loop_factory=VirtualEventLoop)``), or on trio with
+  ``trio.testing.MockClock(autojump_threshold=0)``, a scripted minute costs nothing and the run
+  is deterministic; on an ordinary loop the delays are real (over `speed`). trio is told apart by
+  asyncio having no running loop, and imported only then.
 - **Sync: no clock to advance**, so pieces come back at once, in the same order and boundaries;
   time is still accounted for (see timeouts).
 - **The client's read timeout is honoured**, as httpcore would on a socket: httpx leaves timeouts
@@ -68,6 +70,21 @@ def _read_timeout(request: Any) -> float | None:
     timeout = request.extensions.get("timeout") or {}
     value = timeout.get("read")
     return None if value is None else float(value)
+
+
+async def _sleep(seconds: float) -> None:
+    """Sleep on the running event loop, asyncio's or trio's; `math.inf` is forever."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        import trio
+
+        await trio.sleep(seconds)
+        return
+    if math.isinf(seconds):
+        await loop.create_future()
+    else:
+        await asyncio.sleep(seconds)
 
 
 class _Pieces:
@@ -193,12 +210,10 @@ class ScenarioTransport(_SyncBase, _AsyncBase):
     async def _wait(self, request: Any, gap: float, timeout: float | None) -> None:
         seconds = gap / self.speed
         if timeout is not None and seconds > timeout:
-            await asyncio.sleep(timeout)
+            await _sleep(timeout)
             raise self._timed_out(request, timeout)
-        if math.isinf(seconds):
-            await asyncio.get_running_loop().create_future()  # forever, as a stalled server
         if seconds > 0:
-            await asyncio.sleep(seconds)
+            await _sleep(seconds)  # forever for a stalled server
 
     async def _async_body(
         self, request: Any, reply: Reply, timeout: float | None

@@ -6,8 +6,11 @@ the conversation. A step is one provider request: reasoning and text are forward
 arrive, tool calls are collected, and when the stream finishes the calls are run one after the
 other and their results appended in call order; a step without calls ends the run.
 
-Deliberately small: no retries, deadlines, cancellation, hooks or limits (the reference loop has
-them all). Its tests check what it does - the fuzzing example switches the rest off. The three
+Deliberately small: no retries, deadlines, idle timeouts, cancellation, consumer drops, hooks,
+guardrails or limits (the reference loop has them all). It says so in `SupportAgentLoop.features`
+(docs/fuzzing.md, "Declared features"), so `agentsim fuzz --loop support_agent:SupportAgentLoop`
+generates, and judges it on, only what it does: reasoning, tools (several a step, run one after
+the other), provider errors and truncated streams (a failed run), and `max_steps`. The three
 methods a subclass may change are `assistant_message`, `total_usage` and `execute`; the examples
 use them to rebuild an old release and to plant a bug.
 """
@@ -281,6 +284,12 @@ class SupportAgentLoop:
     """The loop: a factory of runs (no state is shared between runs)."""
 
     run_class: type[SupportAgentRun] = SupportAgentRun
+    # What it implements of DESIGN §3 (agentsim.loop._features): no `retries` (a retryable
+    # error fails the run like any other), no `deadline` / `idle_timeout` (it never times out),
+    # no `cancellation` / `consumer_drop` (it ignores the cancel token, and its history keeps the
+    # calls of a step whose tools were not run yet), no `concurrent_tools`, `hooks`,
+    # `guardrails` or `limits`.
+    features = frozenset({"reasoning", "tools", "parallel_tools", "provider_errors", "max_steps"})
 
     def run(
         self, request: RunRequest, *, provider: Provider, tools: Toolset, runtime: Runtime

@@ -1,10 +1,11 @@
 """Fuzzing our own loop: hypothesis generates whole scenarios, agentsim runs the loop on each and
 checks every invariant.
 
-The support agent has no retries, deadlines, cancellation, hooks or limits, so it is fuzzed on
-the scenarios it supports: `scenarios()` with those switched off still varies the number of
-steps, interleaved reasoning and text, parallel tool calls with arguments cut anywhere, unknown
-tools, tools that fail or raise, invalid JSON, usage and finish reasons. The budgets are small
+The support agent has no retries, deadlines, cancellation, hooks or limits, and says so in its
+`features`, so it is fuzzed on the scenarios it supports: `scenarios(features=...)` still varies
+the number of steps, interleaved reasoning and text, parallel tool calls with arguments cut
+anywhere, unknown tools, tools that fail or raise, invalid JSON, usage, finish reasons, provider
+errors and truncated streams, and `max_steps`. The budgets are small
 and derandomized so CI stays fast and repeatable; run more locally with ``agentsim fuzz --loop
 support_agent:SupportAgentLoop --examples 5000`` on the same strategy from Python, or raise
 ``max_examples``.
@@ -24,9 +25,7 @@ from agentsim.fuzzing import crashed, polish, run_guarded, search, write_reprodu
 from agentsim.strategies import scenarios
 from agentsim.testing import AgentsimRun
 
-SUPPORTED = scenarios(
-    inject_faults=False, cancellation=False, hooks=False, limits=False, timing=False
-)
+SUPPORTED = scenarios(features=SupportAgentLoop.features)
 
 
 @settings(max_examples=200, derandomize=True, database=None, deadline=None)

@@ -24,7 +24,10 @@ def test_events_after_the_deadline_break_ev8() -> None:
     result = run_guarded(SLOW, loop=BUGS["stalled_stream_unbounded"])
     assert result.outcome is not None
     assert result.outcome.type == "run_completed"
-    [violation] = result.violations
-    assert violation.invariant == "EV8"
+    violation, closed = result.violations
+    assert violation.invariant == closed.invariant == "EV8"
     assert violation.expected == "no event after the deadline 5"
     assert violation.seen.endswith("at t = 8")
+    # What the provider saw says the same: its stream stayed open past the deadline.
+    assert closed.expected == "every stream closed by the deadline 5"
+    assert closed.seen == "request 1 closed at t = 8"

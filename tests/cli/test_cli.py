@@ -24,7 +24,7 @@ def test_run_prints_native_sse_and_a_passing_report(capsys: pytest.CaptureFixtur
     assert events[0].type == "run_started"
     assert events[-1].type == "run_completed"
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    assert "invariants: all 11 hold" in err
+    assert "invariants: all 14 hold" in err
     assert err.rstrip().endswith("PASS")
 
 

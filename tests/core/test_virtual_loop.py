@@ -190,28 +190,6 @@ def test_a_timer_at_infinity_is_not_a_way_out_of_a_deadlock() -> None:
     assert time.perf_counter() - started < 0.5
 
 
-def test_run_in_executor_runs_inline() -> None:
-    caller = threading.get_ident()
-
-    def work(a: int, b: int) -> tuple[int, int]:
-        return a + b, threading.get_ident()
-
-    def fail() -> None:
-        raise ValueError("boom")
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, work, 2, 3)
-        assert future.done()
-        assert await future == (5, caller)
-        assert await asyncio.to_thread(work, 1, 1) == (2, caller)
-        with pytest.raises(ValueError, match="boom"):
-            await loop.run_in_executor(None, fail)
-        assert loop.time() == 0.0
-
-    run_virtual(main())
-
-
 def test_call_soon_threadsafe_and_debug_mode_still_work() -> None:
     async def main() -> float:
         loop = asyncio.get_running_loop()

@@ -41,6 +41,7 @@ from agentsim.fuzz._properties import (
 from agentsim.fuzz._search import search
 from agentsim.fuzz._shrink import shrink_data, shrink_failing
 from agentsim.fuzz._strategies import scenarios
+from agentsim.loop._features import ALL_FEATURES
 from agentsim.sse import encode_native
 from tests.buggy_loops import BUGS, BuggyLoop
 
@@ -118,6 +119,24 @@ def test_load_loop_rejects_bad_specs(spec: str, message: str) -> None:
         load_loop(spec)
 
 
+def test_a_loop_module_that_raises_on_import_is_one_line_of_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "needs_a_key.py").write_text(
+        "raise RuntimeError('Missing credentials: set OPENAI_API_KEY')\nloop = None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(InputError, match="importing 'needs_a_key' raised RuntimeError: Missing"):
+        load_loop("needs_a_key:loop")
+    from agentsim.cli._main import main
+
+    assert main(["run", str(ROOT / "scenarios" / "tool_call_then_answer.yaml"),
+                 "--loop", "needs_a_key:loop"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
 def test_make_loop_passes_hooks_only_to_factories_that_take_them() -> None:
     scenario = load_scenario(ROOT / "scenarios" / "hook_terminates_on_tool_call.yaml")
     loop = make_loop(BUGS["phase_flapping"], scenario)
@@ -139,7 +158,9 @@ def test_make_loop_passes_hooks_only_to_factories_that_take_them() -> None:
 )
 def test_a_broken_loop_is_reported_not_raised(how: str, problem: str) -> None:
     result = run_guarded(SIMPLE, loop=lambda: BrokenLoop(how))
-    assert problem in result.problems[-1]
+    assert result.crash is not None
+    assert problem in result.crash
+    assert not result.problems
     assert [v.invariant for v in result.violations] == ["EV2"]
     assert len(result.events) == 1
     assert not result.passed
@@ -241,8 +262,13 @@ def test_shrink_of_a_passing_scenario_exits_1() -> None:
 
 
 def never_retries(*, hooks: Any = None, guardrails: Any = None) -> BuggyLoop:
-    """Not an invariant bug: a loop that never retries only misses a scenario's expectation."""
-    return BuggyLoop(options=lambda o: dataclasses.replace(o, max_retries=0), hooks=hooks)
+    """Not an invariant bug: a loop that never retries, and says so (no ``retries`` feature),
+    only misses a scenario's expectation."""
+    return BuggyLoop(
+        options=lambda o: dataclasses.replace(o, max_retries=0),
+        hooks=hooks,
+        features=ALL_FEATURES - {"retries"},
+    )
 
 
 def test_shrink_keeps_an_expectation_the_reference_loop_meets() -> None:

@@ -1,6 +1,6 @@
 """The property suite: the reference loop keeps every invariant over generated scenarios.
 
-- EV1-EV8 and H1-H3 over whole generated runs (faults, hooks, limits, timing, cancellation);
+- EV1-EV10 and H1-H4 over whole generated runs (faults, hooks, limits, timing, cancellation);
 - the cancellation sweep: every chunk boundary, every tool and backoff, every consumer drop, of
   generated scenarios and of every bundled scenario (EV7 and H2 above all);
 - M1 fragmentation invariance, M2 determinism, M3 time stretching.
@@ -22,8 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentsim import RunCancelled, assert_invariants
+from agentsim.fuzz._campaign import fuzz
 from agentsim.fuzz._properties import check_m1, check_m2, check_m3, crashed, run_guarded
-from agentsim.fuzz._search import fuzz
 from agentsim.harness._sweep import sweep
 from agentsim.strategies import scenarios
 

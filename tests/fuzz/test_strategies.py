@@ -116,7 +116,7 @@ def test_every_feature_is_reachable(feature: str) -> None:
 def test_chunk_streams_of_one_kind() -> None:
     stream = find(chunk_streams(kinds=[2]), lambda s: len(s) > 4, settings=FIND)
     assert any("tool_call_start" in item for item in stream)
-    assert "finish" in stream[-1]
+    assert any("finish" in item for item in stream[-2:])  # usage may follow the finish
 
 
 def test_word_zero_is_the_simplest_response_of_each_kind() -> None:

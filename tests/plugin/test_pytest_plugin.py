@@ -210,6 +210,36 @@ def test_loopback_outside_simulated_runs(port):
 @pytest.mark.agentsim_allow_network
 def test_allowed(port):
     assert run_virtual(reach("127.0.0.1", port)) == "connected"
+
+
+def connect_in(port):
+    try:
+        socket.create_connection(("127.0.0.1", port)).close()
+    except OSError as exc:
+        return type(exc).__name__
+    return "connected"
+
+
+async def in_threads(port):
+    import concurrent.futures
+
+    import anyio.to_thread
+
+    loop = asyncio.get_running_loop()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return [
+            await asyncio.to_thread(connect_in, port),
+            await anyio.to_thread.run_sync(connect_in, port),
+            await loop.run_in_executor(pool, connect_in, port),
+        ]
+
+
+def test_worker_threads_of_a_simulated_run(port):
+    assert run_virtual(in_threads(port)) == ["NetworkBlockedError"] * 3
+
+
+def test_worker_threads_outside_simulated_runs(port):
+    assert asyncio.run(in_threads(port)) == ["connected"] * 3
 """
 
 
@@ -228,7 +258,7 @@ def listening(pytester: pytest.Pytester) -> Iterator[pytest.Pytester]:
 @pytest.mark.agentsim_allow_network  # the inner session's allowed connect passes through ours
 def test_the_guard_fails_tests_whose_simulated_runs_connect(listening: pytest.Pytester) -> None:
     result = listening.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=3, failed=3)
     result.stdout.fnmatch_lines(
         [
             "*agentsim network guard: a simulated run tried to reach the network (1):",
@@ -236,6 +266,7 @@ def test_the_guard_fails_tests_whose_simulated_runs_connect(listening: pytest.Py
             "*lookup of 'api.example.com'",
             "*FAILED test_guard.py::test_loopback_in_a_simulated_run*",
             "*FAILED test_guard.py::test_a_name_in_a_simulated_run*",
+            "*FAILED test_guard.py::test_worker_threads_of_a_simulated_run*",
         ]
     )
 

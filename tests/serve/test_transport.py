@@ -145,3 +145,36 @@ def test_plain_httpx_clients_are_served_too() -> None:  # pragma: no cover - nee
     with httpx.Client(transport=transport) as http:
         answer = http.post(URL, json={**BODY, "stream": False}).json()
     assert answer["choices"][0]["message"]["content"] == "hi"
+
+
+def test_the_async_transport_runs_on_trio_with_a_mock_clock() -> None:
+    pytest.importorskip("trio")
+    import trio
+    import trio.testing
+
+    transport = ScenarioTransport(
+        scripted({"text": "slow", "delay": 1800}, {"text": "er", "delay": 0.5}, {"finish": "stop"})
+    )
+
+    async def main() -> list[tuple[float, bytes]]:
+        async with (
+            httpx2.AsyncClient(transport=transport, timeout=None) as http,
+            http.stream("POST", URL, json=BODY) as response,
+        ):
+            return [(trio.current_time(), piece) async for piece in response.aiter_raw()]
+
+    async def timed_out() -> float:
+        stalled = ScenarioTransport(scripted({"text": "a"}, {"stall": True}))
+        async with httpx2.AsyncClient(transport=stalled, timeout=30) as http:
+            with pytest.raises(httpx2.ReadTimeout):
+                await http.post(URL, json=BODY)
+        return trio.current_time()
+
+    started = time.perf_counter()
+    pieces = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert time.perf_counter() - started < 1.0
+    times = [t for t, piece in pieces if b'"content":"' in piece and b'"role"' not in piece]
+    assert times == [1800.0, 1800.5]
+    assert pieces[-1] == (1800.5, b"data: [DONE]\n\n")
+    assert transport.playback.passed, transport.playback.report()
+    assert trio.run(timed_out, clock=trio.testing.MockClock(autojump_threshold=0)) == 30.0

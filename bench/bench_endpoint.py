@@ -1,0 +1,92 @@
+"""Fuzz examples per second against the FastAPI example (examples/fastapi_agent: the unmodified
+app, its openai SDK calls intercepted, its Vercel stream decoded live and checked), and, in the
+same run, the reference loop's rate on the same scenarios, as a ratio. Goal (issue 16): at least
+200 examples/s for the app. Also what one provider request through the SDK and the intercept
+costs on its own, which bounds what agentsim can reach for an SDK app.
+
+    python bench/bench_endpoint.py [--examples N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agentsim.fuzz._search import search
+from agentsim.fuzz._strategies import scenarios
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "fastapi_agent"
+
+
+def _default_steps(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **data,
+        "options": {k: v for k, v in data.get("options", {}).items() if k != "max_steps"},
+    }
+
+
+def _rate(loop: Any, examples: int) -> float:
+    strategy = scenarios(
+        inject_faults=False, cancellation=False, hooks=False, limits=False, timing=False
+    ).map(_default_steps)
+    started = time.perf_counter()
+    found = search("run", loop, examples=examples, seed=1, shrink=False, strategy=strategy)
+    elapsed = time.perf_counter() - started
+    assert found.failure is None, found.failure.lines()
+    return found.examples / elapsed
+
+
+def _sdk_request_ms(rounds: int = 200) -> float:
+    import openai
+
+    from agentsim import FinishChunk, FunctionProvider, TextChunk, VirtualEventLoop
+    from agentsim.serve import intercept
+
+    client = openai.AsyncOpenAI()
+    provider = FunctionProvider(lambda _: [TextChunk("Hel"), TextChunk("lo"), FinishChunk("stop")])
+
+    async def once() -> None:
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        async for _ in stream:
+            pass
+
+    loop = VirtualEventLoop()
+    try:
+        with intercept(provider):
+            loop.run_until_complete(once())
+            started = time.perf_counter()
+            for _ in range(rounds):
+                loop.run_until_complete(once())
+            return (time.perf_counter() - started) / rounds * 1000
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--examples", type=int, default=300)
+    args = parser.parse_args()
+    os.environ.setdefault("OPENAI_API_KEY", "sk-agentsim-bench")
+    sys.path.insert(0, str(EXAMPLE))
+    from spec import loop
+
+    _rate(lambda: loop, 20)  # warm up imports and caches
+    app = _rate(lambda: loop, args.examples)
+    reference = _rate(None, args.examples)
+    print(f"fuzz run, FastAPI example:   {app:8.1f} examples/s (goal >= 200)")
+    print(f"fuzz run, reference loop:    {reference:8.1f} examples/s (same scenarios)")
+    print(f"ratio app / reference:       {app / reference:8.3f}")
+    print(f"one SDK request + intercept: {_sdk_request_ms():8.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
