@@ -46,7 +46,7 @@ def _retryable(trace: Trace, log: StreamLog) -> str | None:
     if log.error is not None:
         return f"a retryable {log.error[0]} error" if log.error[1] else None
     idle = trace.options.idle_timeout
-    if idle is not None and log.longest_wait >= idle - EPSILON and not log.finished:
+    if idle is not None and log.longest_wait >= idle - EPSILON:
         return f"a stall of {idle:g}s (the idle timeout)"
     return None
 

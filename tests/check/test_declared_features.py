@@ -142,3 +142,21 @@ def test_run_guarded_takes_a_features_override() -> None:
     assert {v.invariant for v in run_guarded(path, loop=bug).violations} == {"EV9"}
     spared = run_guarded(path, loop=bug, features=ALL_FEATURES - {"cancellation"})
     assert spared.violations == ()
+
+
+def test_a_stall_after_the_finish_chunk_may_be_retried_as_an_idle_stall() -> None:
+    """Found by the property suite: a stream that sends its finish and then nothing is still a
+    stream the loop waits on; the idle timeout ends it as a retryable stall (DESIGN §3.5)."""
+    from agentsim import parse_scenario
+
+    data = {
+        "input": "Plan my trip",
+        "options": {"deadline": 20.0, "idle_timeout": 5.0, "backoff_initial": 5.0},
+        "requests": [
+            {"chunks": [{"finish": "stop"}, {"usage": {"input_tokens": 1}, "delay": 20.2}]},
+            {"chunks": [{"text": "ok"}, {"finish": "stop"}]},
+        ],
+    }
+    result = run_scenario(parse_scenario(data))
+    assert [e.type for e in result.events].count("retry_scheduled") == 1
+    assert result.violations == (), result.report()
