@@ -13,7 +13,9 @@ Decoding follows the event names of the API; the choices where the API leaves ro
   text blocks around them, which are decoded as usual. `citations_delta` is skipped too.
 - `signature_delta` gives `ReasoningChunk("", signature=...)`. A `redacted_thinking` block is
   opaque reasoning, so it also gives `ReasoningChunk("", signature=<its data>)` (the chunk
-  vocabulary cannot tell it from a signed empty thinking block).
+  vocabulary cannot tell it from a signed empty thinking block). Encoding signs every
+  thinking block: with the scenario's signature, else a deterministic base64 one made from the
+  chunks' digest (`_sign`), as the real API always signs thinking.
 - Usage is one `UsageChunk` at `message_delta`, with OpenAI's conventions so that all APIs
   agree: `input_tokens` counts every prompt token (`input_tokens` + cache reads + cache
   writes), `cached_tokens` is the cache reads, `output_tokens` includes thinking, and
@@ -39,6 +41,7 @@ decoding the encoded stream yields.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Sequence
@@ -357,10 +360,25 @@ def _block_events(index: int, block: _Block) -> list[bytes]:
     return [_event("content_block_start", begin), *deltas, _event("content_block_stop", stop)]
 
 
+def _digest(chunks: Sequence[Chunk]) -> str:
+    return hashlib.sha256(repr(list(chunks)).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sign(response: _Response, digest: str) -> None:
+    """Give every thinking block without a signature a deterministic one (base64, from the
+    chunks' digest and the block's index): the real API always signs thinking, and clients
+    that send thinking back (pydantic-ai) treat an unsigned block as plain text."""
+    for index, block in enumerate(response.blocks):
+        if block.kind == "thinking" and block.signature is None:
+            seed = hashlib.sha256(f"agentsim-signature:{digest}:{index}".encode()).digest()
+            block.signature = base64.b64encode(seed * 2).decode()
+
+
 def encode_anthropic(chunks: Sequence[Chunk]) -> bytes:
     """The exact Messages stream the API sends for `chunks` (see the module docstring)."""
     response = _layout(chunks)
-    digest = hashlib.sha256(repr(list(chunks)).encode("utf-8", "surrogatepass")).hexdigest()
+    digest = _digest(chunks)
+    _sign(response, digest)
     usage = _wire_usage(response.usage)
     start_usage = {**usage, "output_tokens": 1}
     start_usage.pop("output_tokens_details", None)
@@ -396,6 +414,7 @@ def encode_anthropic(chunks: Sequence[Chunk]) -> bytes:
 def normalize_anthropic(chunks: Sequence[Chunk]) -> list[Chunk]:
     """The canonical form of `chunks` for this API: `decode(encode_anthropic(chunks))`."""
     response = _layout(chunks)
+    _sign(response, _digest(chunks))
     out: list[Chunk] = []
     for index, block in enumerate(response.blocks):
         if block.kind == "text":
