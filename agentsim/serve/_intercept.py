@@ -293,6 +293,9 @@ def _unsendable(api: str, items: list[StreamItem]) -> str | None:
             if item.index not in open_calls:  # fragments before their start
                 open_calls[item.index] = ([], [False])
                 calls.append(open_calls[item.index])
+            if open_calls[item.index][1][0]:
+                # Anthropic and Gemini close a call's block for good: nothing can follow its end.
+                return f"tool-call arguments {item.delta[:40]!r} after the call ended"
             open_calls[item.index][0].append(item.delta)
         elif isinstance(item, ToolCallEndChunk) and item.index in open_calls:
             open_calls[item.index][1][0] = True

@@ -105,3 +105,22 @@ def test_named_base_urls_are_answered_and_other_hosts_are_not() -> None:
 def test_a_bad_source_is_refused() -> None:
     with pytest.raises(TypeError, match="scenario"):
         intercept(42)  # type: ignore[arg-type]
+
+
+def test_arguments_after_a_calls_end_cannot_be_sent_as_anthropic_or_gemini() -> None:
+    """Found by fuzzing the AG-UI app: a generated stream with an argument fragment after the
+    call's end was sent to the Anthropic SDK without it, and the app was blamed for the bytes
+    agentsim dropped. Such a stream is unsendable there (a script problem), as in the real API."""
+    from agentsim import ToolCallArgsChunk, ToolCallEndChunk, ToolCallStartChunk
+    from agentsim.serve._intercept import _unsendable
+
+    items = [
+        ToolCallStartChunk(0, "call_1", "ghost"),
+        ToolCallArgsChunk(0, '{"a": '),
+        ToolCallEndChunk(0),
+        ToolCallArgsChunk(0, "1}"),
+    ]
+    for api in ("anthropic", "gemini"):
+        assert "after the call ended" in (_unsendable(api, list(items)) or "")
+    assert _unsendable("openai-chat", list(items)) is None
+    assert _unsendable("anthropic", [*items[:2], ToolCallArgsChunk(0, "1}"), items[2]]) is None
