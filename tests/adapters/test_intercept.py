@@ -112,9 +112,10 @@ def test_arguments_after_a_calls_end_cannot_be_sent_as_anthropic_or_gemini() -> 
     call's end was sent to the Anthropic SDK without it, and the app was blamed for the bytes
     agentsim dropped. Such a stream is unsendable there (a script problem), as in the real API."""
     from agentsim import ToolCallArgsChunk, ToolCallEndChunk, ToolCallStartChunk
+    from agentsim.scenario._script import StreamItem
     from agentsim.serve._intercept import _unsendable
 
-    items = [
+    items: list[StreamItem] = [
         ToolCallStartChunk(0, "call_1", "ghost"),
         ToolCallArgsChunk(0, '{"a": '),
         ToolCallEndChunk(0),
