@@ -35,6 +35,7 @@ both behave the same:
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import contextvars
@@ -90,7 +91,7 @@ _GRACE = 1.0  # virtual seconds a disconnected producer gets to stop before it i
 _END = object()
 
 
-class Producer:
+class Producer(abc.ABC):
     """The user's code running for one input: `start` it, read `queue` (bytes, then the end
     marker), `disconnect` it. Subclasses implement `body`, which puts pieces via `put`."""
 
@@ -100,8 +101,9 @@ class Producer:
         self.task: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
 
+    @abc.abstractmethod
     async def body(self) -> None:
-        raise NotImplementedError
+        """Run the user's code, `put` each piece of its answer."""
 
     async def _main(self) -> None:
         try:

@@ -49,16 +49,10 @@ BUGS = {**FIRST_BUGS, **MORE_BUGS}
 # is only reached by the sweep's points halfway through each backoff), for the reproducer test.
 FOUND_BY: dict[str, str] = {"late_cancel_after_backoff": "sweep", "late_cancel_after_tool": "sweep"}
 DEFAULT_EXAMPLES = 1_000  # `agentsim fuzz`'s default budget
-# Bugs that default fuzz does not find on every one of seeds 1-3 on this branch: the shapes they
-# need are the generation side's work (issue 12 part 2). `request_limit_ignored` needs a
-# `max_requests` limit together with more requests than it allows (and retries to count), which
-# the default strategies rarely combine: found on seed 1 at about 860 of 1,000 examples (or not,
-# depending on what ran before in the process - issue 12 part 4), not in 2,600 on seeds 2 and 3.
-# `phase_not_carried_over` needs a step that opens with a tool call right after a tool step: found
-# on seeds 1 and 2, on seed 3 in one process but not in another. These run (expected to fail, not
-# strictly) only in the slow tests, on all three seeds; the integrator rechecks them after merging
-# the generation work.
-NEEDS_GENERATION: frozenset[str] = frozenset({"request_limit_ignored", "phase_not_carried_over"})
+# Classes default fuzz does not reach on every one of seeds 1-3: run only by the slow test, and
+# expected to fail there, until generation reaches them. Empty since the generation work landed:
+# `pytest -m slow` on main finds all of them on seeds 1, 2 and 3.
+NEEDS_GENERATION: frozenset[str] = frozenset()
 
 
 def _bug_params(*, generation: bool = True) -> list[Any]:
