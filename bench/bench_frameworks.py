@@ -54,8 +54,8 @@ def main() -> None:
         except ImportError as exc:
             print(f"{name:24} skipped: {exc}")
             continue
-        _rate(lambda: loop, 10)  # warm up imports and caches
-        rate = _rate(lambda: loop, args.examples)
+        _rate(lambda loop=loop: loop, 10)  # warm up imports and caches
+        rate = _rate(lambda loop=loop: loop, args.examples)
         print(f"{name:24} {rate:8.1f} examples/s, ratio to the reference {rate / reference:.3f}")
 
 
