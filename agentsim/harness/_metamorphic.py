@@ -33,7 +33,15 @@ from agentsim.core._history import message_to_dict
 from agentsim.harness._run import RunResult
 from agentsim.loop._protocol import LoopOptions
 from agentsim.scenario._schema import RequestScript, chunk_item
-from agentsim.scenario._script import Delay, Stall, StreamItem, compile_request
+from agentsim.scenario._script import (
+    Delay,
+    Malformed,
+    Reset,
+    RetryAfter,
+    Stall,
+    StreamItem,
+    compile_request,
+)
 from agentsim.sse._encode_native import encode_native_event
 
 __all__ = [
@@ -56,11 +64,23 @@ Item = dict[str, Any]
 def _items(stream: Sequence[StreamItem]) -> list[Item]:
     items: list[Item] = []
     delay = 0.0
+    retry_after: float | None = None
     for piece in stream:
         if isinstance(piece, Delay):
             delay += piece.seconds
             continue
-        item = {"stall": True} if isinstance(piece, Stall) else chunk_item(piece)
+        if isinstance(piece, RetryAfter):
+            retry_after = piece.seconds  # a header of the error that follows
+            continue
+        if isinstance(piece, Stall | Reset):
+            item: Item = {"stall" if isinstance(piece, Stall) else "reset": True}
+        elif isinstance(piece, Malformed):
+            item = {"malformed": piece.data}
+        else:
+            item = chunk_item(piece)
+            if retry_after is not None and "error" in item:
+                item["error"]["retry_after"] = retry_after
+            retry_after = None
         items.append({**item, "delay": delay} if delay else item)
         delay = 0.0
     if delay:

@@ -20,7 +20,7 @@ from typing import Any
 from agentsim.core._events import RetryScheduled, StepStarted, ToolExecuted
 from agentsim.harness._run import RunResult
 from agentsim.scenario._schema import RequestScript
-from agentsim.scenario._script import Delay, Stall, compile_request
+from agentsim.scenario._script import Delay, Malformed, Reset, RetryAfter, Stall, compile_request
 
 __all__ = ["cancel_points", "sweep", "with_point"]
 
@@ -28,7 +28,9 @@ __all__ = ["cancel_points", "sweep", "with_point"]
 def _chunks(request: Mapping[str, Any], number: int) -> int:
     """How many chunks a scripted request delivers (what `before_chunk` counts)."""
     stream = compile_request(RequestScript.model_validate(request), number)
-    return sum(1 for item in stream if not isinstance(item, Delay | Stall))
+    return sum(
+        1 for item in stream if not isinstance(item, Delay | Stall | RetryAfter | Reset | Malformed)
+    )
 
 
 def cancel_points(

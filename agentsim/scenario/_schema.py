@@ -152,6 +152,19 @@ class ErrorSpec(_Strict):
     message: str = ""
     retryable: bool = False
     status: Annotated[int, Field(ge=100, le=599)] | None = None
+    retry_after: NonNegative | None = Field(
+        None,
+        description=(
+            "With `status`, before any output: the answer's Retry-After header, in seconds "
+            "(the SDKs wait that long, on the virtual clock, before their own retry)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _retry_after_needs_status(self) -> ErrorSpec:
+        if self.retry_after is not None and self.status is None:
+            raise ValueError("`retry_after` is a header of an HTTP error answer: give `status`")
+        return self
 
 
 class ErrorItem(_Item):
@@ -166,6 +179,24 @@ class TruncateItem(_Item):
     truncate: Literal[True] = Field(description="The stream ends here, without a finish.")
 
 
+class ResetItem(_Item):
+    reset: Literal[True] = Field(
+        description=(
+            "The connection drops here, mid-body: an HTTP client's read raises (httpx: "
+            "RemoteProtocolError); a protocol loop's provider stream raises a ProviderError."
+        )
+    )
+
+
+class MalformedItem(_Item):
+    malformed: str = Field(
+        description=(
+            "An event whose data is this text (not valid JSON, or not the API's schema), in the "
+            "API's own framing; the stream ends after it. A protocol loop's provider raises."
+        )
+    )
+
+
 _ITEM_KEYS = (
     "text",
     "reasoning",
@@ -178,6 +209,8 @@ _ITEM_KEYS = (
     "error",
     "stall",
     "truncate",
+    "reset",
+    "malformed",
 )
 
 
@@ -201,7 +234,9 @@ ChunkItem = Annotated[
     | Annotated[FinishItem, Tag("finish")]
     | Annotated[ErrorItem, Tag("error")]
     | Annotated[StallItem, Tag("stall")]
-    | Annotated[TruncateItem, Tag("truncate")],
+    | Annotated[TruncateItem, Tag("truncate")]
+    | Annotated[ResetItem, Tag("reset")]
+    | Annotated[MalformedItem, Tag("malformed")],
     Discriminator(
         _item_kind,
         custom_error_type="chunk_item",
@@ -230,8 +265,8 @@ class RequestScript(_Strict):
     @model_validator(mode="after")
     def _endings_last(self) -> RequestScript:
         for i, item in enumerate(self.chunks[:-1]):
-            if isinstance(item, StallItem | TruncateItem):
-                what = "stall" if isinstance(item, StallItem) else "truncate"
+            if isinstance(item, StallItem | TruncateItem | ResetItem | MalformedItem):
+                what = _item_kind(item)
                 raise ValueError(f"chunks[{i}]: `{what}` ends the stream, so it must come last")
         return self
 

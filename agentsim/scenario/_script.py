@@ -44,9 +44,11 @@ from agentsim.scenario._schema import (
     FinishItem,
     GuardrailRule,
     HookRule,
+    MalformedItem,
     ReasoningItem,
     RequestCheck,
     RequestScript,
+    ResetItem,
     Scenario,
     StallItem,
     TextItem,
@@ -62,6 +64,9 @@ from agentsim.scenario._schema import (
 __all__ = [
     "Delay",
     "FunctionProvider",
+    "Malformed",
+    "Reset",
+    "RetryAfter",
     "ScriptedProvider",
     "Stall",
     "StrictPlayback",
@@ -84,7 +89,40 @@ class Stall:
     """In a scripted stream: hang here until the loop gives up (timeout or cancellation)."""
 
 
-StreamItem = Chunk | Delay | Stall
+@dataclass(frozen=True, slots=True)
+class RetryAfter:
+    """In a scripted stream, right before an HTTP error (an `ErrorChunk` with a status, before
+    any output): the answer's ``Retry-After`` header, in seconds. Only HTTP clients see it."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """In a scripted stream, last: the connection drops mid-body. An HTTP client's read raises
+    (httpx's ``RemoteProtocolError``); a protocol loop's provider stream raises `ProviderError`
+    (kind ``server``, not retryable: SDKs retry only before the response head)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """In a scripted stream, last: an event whose data is `data` (not valid JSON, or not the
+    API's schema), in the API's framing; then the stream ends. A protocol loop's provider
+    stream raises `ProviderError` (kind ``other``), as an SDK's decoder would."""
+
+    data: str
+
+
+# The wire-only items: what an HTTP answer can do that no chunk says.
+WireItem = RetryAfter | Reset | Malformed
+StreamItem = Chunk | Delay | Stall | RetryAfter | Reset | Malformed
+
+
+def wire_error(item: Reset | Malformed) -> ProviderError:
+    """What a provider stream (not HTTP) raises for a wire-only fault."""
+    if isinstance(item, Reset):
+        return ProviderError("connection reset mid-body (agentsim)", kind="server")
+    return ProviderError(f"malformed event from the provider: {item.data[:60]!r}", kind="other")
 
 
 async def _pause(item: Delay | Stall) -> None:
@@ -113,13 +151,17 @@ class FunctionProvider:
             async for item in result:
                 if isinstance(item, Delay | Stall):
                     await _pause(item)
-                else:
+                elif isinstance(item, Reset | Malformed):
+                    raise wire_error(item)
+                elif not isinstance(item, RetryAfter):
                     yield item
         else:
             for item in result:
                 if isinstance(item, Delay | Stall):
                     await _pause(item)
-                else:
+                elif isinstance(item, Reset | Malformed):
+                    raise wire_error(item)
+                elif not isinstance(item, RetryAfter):
                     yield item
 
 
@@ -174,9 +216,15 @@ def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
             items.append(FinishChunk(entry.finish))
         elif isinstance(entry, ErrorItem):
             e = entry.error
+            if e.retry_after is not None:
+                items.append(RetryAfter(e.retry_after))
             items.append(ErrorChunk(e.kind, e.message, e.retryable, e.status))
         elif isinstance(entry, StallItem):
             items.append(Stall())
+        elif isinstance(entry, ResetItem):
+            items.append(Reset())
+        elif isinstance(entry, MalformedItem):
+            items.append(Malformed(entry.malformed))
         else:
             assert isinstance(entry, TruncateItem)
             break
@@ -297,6 +345,12 @@ class ScriptedProvider(StrictPlayback):
                 if isinstance(item, Delay | Stall):
                     await _pause(item)
                     continue
+                if isinstance(item, RetryAfter):
+                    continue  # a header: only HTTP clients see it
+                if isinstance(item, Reset | Malformed):
+                    error = wire_error(item)
+                    log.error = (error.kind, error.retryable)
+                    raise error
                 chunk_number += 1
                 if self._cancel is not None and self._cancel[:2] == (number, chunk_number):
                     self._cancel[2].cancel()

@@ -2,8 +2,9 @@
 the httpx transport alike (pure: no I/O, no clock).
 
 A `Reply` is what to send and when: the status and headers at `head_at`, then each piece of the
-body at its offset (seconds since the request), then either the end, a hang (`stall`), or a
-connection closed short of the announced length (`length`).
+body at its offset (seconds since the request), then either the end, a hang (`stall`), a
+connection closed short of the announced length (`length`), or a connection dropped mid-body
+(`reset`).
 
 Choices:
 
@@ -25,6 +26,13 @@ Choices:
   the time of the last chunk; a scripted error becomes an HTTP error answer; a response that never
   finishes (truncation) is cut in half mid-body, as a dropped connection would leave it.
 - Gemini without ``alt=sse`` streams a JSON array of the same response objects.
+- **Wire-only faults** (issue #16 part 4; `RetryAfter`, `Reset`, `Malformed` stream items): an
+  HTTP error answer carries ``Retry-After`` when scripted (whole seconds as the header's
+  integer form when whole, else a decimal, which the openai and anthropic SDKs parse as float);
+  a reset ends the body with the connection dropped (the transports raise what httpx raises on
+  an incomplete chunked body, the server closes the socket without the last chunk); a malformed
+  event is sent in the API's own framing (with the ``event:`` name the SDK dispatches on, for
+  Anthropic and Responses, so it is not skipped as an unknown event) after the events before it.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,14 +57,14 @@ from agentsim.core._chunks import (
     ToolCallStartChunk,
     UsageChunk,
 )
-from agentsim.scenario._script import Delay, Stall, StreamItem
+from agentsim.scenario._script import Delay, Malformed, Reset, RetryAfter, Stall, StreamItem
 from agentsim.wire._anthropic import _ERROR_STATUS, _STOP_REASON, _error_type, _layout, _wire_usage
 from agentsim.wire._base import ApiName
 from agentsim.wire._gemini import wire_error as _wire_error
 from agentsim.wire._openai_chat import CREATED, ERROR_TYPES, MODEL, _digest, _usage_json
 from agentsim.wire._registry import decoder_for, encode_stream
 
-__all__ = ["Reply", "error_reply", "scripted_reply"]
+__all__ = ["Reply", "error_reply", "malformed_event", "scripted_reply"]
 
 Piece = tuple[float, bytes]
 _SSE_HEADERS = (("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"))
@@ -89,9 +97,13 @@ class Reply:
     pieces: tuple[Piece, ...]
     stall: bool = False
     length: int | None = None
+    reset: bool = False
 
     @property
     def cut(self) -> bool:
+        """The connection closes before the body is complete (dropped, or short of `length`)."""
+        if self.reset:
+            return True
         return self.length is not None and sum(len(p) for _, p in self.pieces) < self.length
 
 
@@ -124,11 +136,35 @@ def error_body(api: ApiName, chunk: ErrorChunk, code: str | None = None) -> tupl
 
 
 def error_reply(
-    api: ApiName, chunk: ErrorChunk, *, at: float = 0.0, code: str | None = None
+    api: ApiName,
+    chunk: ErrorChunk,
+    *,
+    at: float = 0.0,
+    code: str | None = None,
+    retry_after: float | None = None,
 ) -> Reply:
     status, body = error_body(api, chunk, code)
-    headers = (*_JSON_HEADERS, ("content-length", str(len(body))))
+    headers: tuple[tuple[str, str], ...] = (*_JSON_HEADERS, ("content-length", str(len(body))))
+    if retry_after is not None:
+        value = str(int(retry_after)) if retry_after == int(retry_after) else f"{retry_after:g}"
+        headers = (*headers, ("retry-after", value))
     return Reply(status, headers, at, ((at, body),), length=len(body))
+
+
+# The event name a malformed event is sent under, for the APIs whose SDKs dispatch on it.
+_MALFORMED_EVENT: dict[str, str] = {
+    "openai-responses": "response.output_text.delta",
+    "anthropic": "content_block_delta",
+}
+
+
+def malformed_event(api: ApiName, data: str) -> bytes:
+    """An SSE event carrying `data` as is, in `api`'s framing (Gemini: CRLF pairs)."""
+    name = _MALFORMED_EVENT.get(api)
+    lines = [f"event: {name}"] if name else []
+    lines += [f"data: {line}" for line in data.split("\n")]
+    newline = "\r\n" if api == "gemini" else "\n"
+    return (newline.join(lines) + newline * 2).encode("utf-8", "surrogatepass")
 
 
 # -- streams --------------------------------------------------------------------------------------
@@ -204,8 +240,23 @@ class _Due:
         return due
 
 
-def _timeline(items: Sequence[StreamItem]) -> tuple[list[Chunk], list[float], bool]:
-    """The scripted chunks, the time each is due, and whether the stream stalls at the end."""
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """The scripted chunks, the time each is due, and how the stream ends: a stall, a reset,
+    or a malformed event (its data), at `end_at`."""
+
+    chunks: list[Chunk]
+    times: list[float]
+    stall: bool = False
+    reset: bool = False
+    malformed: str | None = None
+    end_at: float = 0.0
+
+    def __iter__(self) -> Iterator[Any]:  # the older (chunks, times, stall) triple
+        return iter((self.chunks, self.times, self.stall))
+
+
+def _timeline(items: Sequence[StreamItem]) -> _Timeline:
     chunks: list[Chunk] = []
     times: list[float] = []
     now = 0.0
@@ -213,11 +264,15 @@ def _timeline(items: Sequence[StreamItem]) -> tuple[list[Chunk], list[float], bo
         if isinstance(item, Delay):
             now += item.seconds
         elif isinstance(item, Stall):
-            return chunks, times, True
-        else:
+            return _Timeline(chunks, times, stall=True, end_at=now)
+        elif isinstance(item, Reset):
+            return _Timeline(chunks, times, reset=True, end_at=now)
+        elif isinstance(item, Malformed):
+            return _Timeline(chunks, times, malformed=item.data, end_at=now)
+        elif not isinstance(item, RetryAfter):
             chunks.append(item)
             times.append(now)
-    return chunks, times, False
+    return _Timeline(chunks, times, end_at=now)
 
 
 def _event_pieces(api: ApiName, chunks: Sequence[Chunk], times: Sequence[float]) -> list[Piece]:
@@ -250,14 +305,18 @@ def _array_pieces(pieces: list[Piece], complete: bool) -> list[Piece]:
 
 
 def _stream_reply(api: ApiName, items: Sequence[StreamItem], *, array: bool) -> Reply:
-    chunks, times, stall = _timeline(items)
-    pieces = _event_pieces(api, chunks, times)
-    complete = any(isinstance(c, FinishChunk | ErrorChunk) for c in chunks) and not stall
+    line = _timeline(items)
+    pieces = _event_pieces(api, line.chunks, line.times)
+    if line.malformed is not None:
+        at = max([line.end_at, *(t for t, _ in pieces[-1:])])
+        pieces.append((at, malformed_event(api, line.malformed)))
+    finished = any(isinstance(c, FinishChunk | ErrorChunk) for c in line.chunks)
+    complete = (finished or line.malformed is not None) and not (line.stall or line.reset)
     headers: tuple[tuple[str, str], ...] = _SSE_HEADERS
     if array:
         pieces = _array_pieces(pieces, complete)
         headers = (("content-type", "application/json; charset=utf-8"),)
-    return Reply(200, headers, 0.0, tuple(pieces), stall)
+    return Reply(200, headers, 0.0, tuple(pieces), line.stall, reset=line.reset)
 
 
 # -- whole JSON responses -------------------------------------------------------------------------
@@ -391,16 +450,21 @@ def whole_json(api: ApiName, chunks: Sequence[Chunk]) -> dict[str, Any]:
 
 
 def _json_reply(api: ApiName, items: Sequence[StreamItem]) -> Reply:
-    chunks, times, stall = _timeline(items)
-    at = times[-1] if times else 0.0
+    line = _timeline(items)
+    chunks = line.chunks
+    at = line.times[-1] if line.times else 0.0
     error = next((c for c in chunks if isinstance(c, ErrorChunk)), None)
     if error is not None:
         return error_reply(api, error, at=at)
+    if line.malformed is not None:  # the whole answer is the malformed data
+        body = line.malformed.encode("utf-8", "surrogatepass")
+        headers = (*_JSON_HEADERS, ("content-length", str(len(body))))
+        return Reply(200, headers, line.end_at, ((line.end_at, body),), length=len(body))
     body = _dumps(whole_json(api, chunks))
     headers = (*_JSON_HEADERS, ("content-length", str(len(body))))
-    if stall:  # a whole answer that never comes: not even its status line
+    if line.stall:  # a whole answer that never comes: not even its status line
         return Reply(200, headers, math.inf, (), stall=True, length=len(body))
-    finished = any(isinstance(c, FinishChunk) for c in chunks)
+    finished = any(isinstance(c, FinishChunk) for c in chunks) and not line.reset
     piece = body if finished else body[: len(body) // 2]
     return Reply(200, headers, at, ((at, piece),), length=len(body))
 
@@ -414,11 +478,14 @@ def scripted_reply(
     object, for Anthropic's or Gemini's whole calls).
     """
     now = 0.0
+    retry_after: float | None = None
     for item in items:
         if isinstance(item, Delay):
             now += item.seconds
+        elif isinstance(item, RetryAfter):
+            retry_after = item.seconds
         elif isinstance(item, ErrorChunk) and item.status is not None:
-            return error_reply(api, item, at=now)
+            return error_reply(api, item, at=now, retry_after=retry_after)
         elif not isinstance(item, UsageChunk):
             break
     if stream:

@@ -61,7 +61,16 @@ from agentsim.core._tools import ToolSpec
 from agentsim.harness._recording import unwrapped
 from agentsim.loop._protocol import Provider, ProviderError, ProviderRequest
 from agentsim.scenario._schema import Scenario
-from agentsim.scenario._script import Delay, ScriptedProvider, Stall, StreamItem, _check_request
+from agentsim.scenario._script import (
+    Delay,
+    Malformed,
+    Reset,
+    RetryAfter,
+    ScriptedProvider,
+    Stall,
+    StreamItem,
+    _check_request,
+)
 from agentsim.serve._api_replies import Reply, error_reply, scripted_reply
 from agentsim.serve._api_requests import ApiCall, Rejection, parse_call, request_messages
 from agentsim.serve._playback import ScenarioPlayback, _step
@@ -327,7 +336,7 @@ def _before_chunk(items: list[StreamItem], chunk: int) -> tuple[list[StreamItem]
     for item in items:
         if isinstance(item, Delay):
             now += item.seconds
-        elif not isinstance(item, Stall):
+        elif not isinstance(item, Stall | RetryAfter | Reset | Malformed):
             seen += 1
             if seen == chunk:
                 break
