@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentsim.fuzz._streams import READ_STALL
+
 __all__ = ["RULES", "SHAPES", "Coverage", "classify"]
 
 Item = Mapping[str, Any]
@@ -204,6 +206,14 @@ SHAPES: dict[str, _Shape] = {
     "a truncation mid-stream": _per_request(lambda i, k: "truncate" in k[1:]),
     "a stall before any chunk": _per_request(lambda i, k: k[:1] == ["stall"]),
     "a stall mid-stream": _per_request(lambda i, k: "stall" in k[1:]),
+    "an HTTP error with Retry-After": _per_request(
+        lambda i, k: any("retry_after" in item.get("error", {}) for item in i)
+    ),
+    "a connection reset mid-body": _per_request(lambda i, k: "reset" in k),
+    "a malformed event": _per_request(lambda i, k: "malformed" in k),
+    "a read stall past the client's timeout": _per_request(
+        lambda i, k: any(item.get("delay") == READ_STALL for item in i)
+    ),
     "a first-chunk delay": _per_request(lambda i, k: bool(i) and "delay" in i[0]),
     "delays between chunks": _per_request(
         lambda i, k: sum(1 for item in i[1:] if item.get("delay")) >= 1
@@ -230,7 +240,9 @@ def _calls_first(data: Data) -> bool:
 def _ending(data: Data) -> bool:
     """Can the run end otherwise than completed while calls are pending?"""
     faults = any(
-        k in ("error", "truncate", "stall") for r in data["requests"] for k in _keys(r["chunks"])
+        k in ("error", "truncate", "stall", "reset", "malformed")
+        for r in data["requests"]
+        for k in _keys(r["chunks"])
     )
     return _calls_first(data) and (
         faults or "cancel" in data or "drop" in data or "hooks" in data or bool(_options(data))

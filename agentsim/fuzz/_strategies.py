@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 from agentsim.core._errors import InputError
 from agentsim.fuzz._streams import (
     ARGUMENT_TEXTS,
+    READ_STALL,
     TEXT_PIECES,
     TOOL_NAMES,
     Fault,
@@ -281,13 +282,22 @@ def _requests(most: int) -> st.SearchStrategy[int]:
 
 
 def _total_delay(requests: Sequence[Mapping[str, Any]]) -> float:
-    return float(sum(item.get("delay", 0.0) for r in requests for item in r["chunks"]))
+    """The scripted delays, read stalls left out (a client's read timeout ends those)."""
+    return float(
+        sum(
+            delay
+            for r in requests
+            for item in r["chunks"]
+            if (delay := item.get("delay", 0.0)) != READ_STALL
+        )
+    )
 
 
 def _undelayed(requests: list[dict[str, Any]]) -> None:
     for request in requests:
         request["chunks"] = [
-            {k: v for k, v in item.items() if k != "delay"} for item in request["chunks"]
+            {k: v for k, v in item.items() if k != "delay" or v == READ_STALL}
+            for item in request["chunks"]
         ]
 
 
@@ -310,7 +320,7 @@ def _build_scenario(
         options = _options(plan, rng, limits=limits and not metamorphic)
         if timing:
             options.update(_timing_options(plan, rng))
-    clock = Timing(options.get("idle_timeout"), options.get("deadline"))
+    clock = Timing(options.get("idle_timeout"), options.get("deadline"), not metamorphic)
     requests = [
         {
             "chunks": response(

@@ -111,6 +111,11 @@ UNKNOWN_NAMES = ("ghost", "no_such_tool", "ghost_2")
 _DELAYS = (0.1, 0.5, 1.0, 2.5, 4.0)
 _REASONS = ("length", "content_filter", "other")
 _STATUSES: dict[str, int] = {"rate_limit": 429, "overloaded": 529, "server": 500, "timeout": 504}
+_OVERLOADED = (529, 503)  # Anthropic's overloaded_error, and everyone's 503
+_RETRY_AFTER = (1.0, 30.0)  # seconds; 30 is what rate-limited APIs ask, virtual anyway
+# Longer than the SDKs' default read timeout (openai and anthropic: 600 s): a read stall.
+READ_STALL = 660.0
+MALFORMED_DATA = '{"choices": [{"delta": {"content": "unterminated'
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +150,12 @@ def plan_for(
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """The timeouts a response's gaps are placed around (None: not set in the scenario)."""
+    """The timeouts a response's gaps are placed around (None: not set in the scenario).
+    `read_stalls`: a gap past the SDKs' read timeouts may be generated (not for M1/M3)."""
 
     idle: float | None = None
     deadline: float | None = None  # only when short enough to matter
+    read_stalls: bool = True
 
 
 _NO_TIMING = Timing()
@@ -406,6 +413,7 @@ class Fault:
     at: int = 0
     retryable: bool = True
     error: ErrorKind = "rate_limit"
+    wire: int = 0  # 0-3: which wire-level variant (see `apply_fault`)
 
 
 _FAULT_KINDS: tuple[FaultKind, ...] = (
@@ -425,11 +433,12 @@ def allowed_faults(plan: Plan, timing: Timing) -> tuple[FaultKind, ...]:
     """The fault kinds `plan` allows, "none" included, with repeats for weight."""
     errors = plan.has("provider_errors")
     stall = plan.has("deadline") or (timing.idle is not None and errors)
+    read_stall = errors and timing.read_stalls  # a gap the client's read timeout ends
     return tuple(
         kind
         for kind in _FAULT_KINDS
         if (kind not in ("error_before", "error_after", "truncate") or errors)
-        and (kind != "stall" or stall)
+        and (kind != "stall" or stall or read_stall)
     )
 
 
@@ -440,7 +449,7 @@ def fault_from_word(plan: Plan, timing: Timing, word: int) -> Fault:
     if kind == "none":
         return Fault()
     error = ERROR_KINDS[((word >> 5) & 7) % len(ERROR_KINDS)]
-    return Fault(kind, word & 15, not word & 16, error)
+    return Fault(kind, word & 15, not word & 16, error, ((word * 40503) >> 9) & 3)
 
 
 def apply_fault(
@@ -455,18 +464,39 @@ def apply_fault(
     error: Item = {"error": {"kind": fault.error, "retryable": fault.retryable}}
     if fault.at & 8 and fault.error in _STATUSES:
         error["error"]["status"] = _STATUSES[fault.error]
+        if fault.error == "overloaded":
+            error["error"]["status"] = _OVERLOADED[fault.wire & 1]
+    # Wire-level variants (issue #16 part 4): a truncation is at times a connection reset
+    # mid-body, an error after output at times a malformed event, and an HTTP error answer
+    # before output carries a Retry-After header at times.
+    end: Item = {"reset": True} if fault.wire in (1, 2) else {"truncate": True}
     before = fault.kind == "error_before" or (n == 0 and fault.kind != "none")
     if before and fault.kind in ("error_before", "error_after", "truncate"):
         if plan is not None and not plan.has("retries"):
             error["error"]["retryable"] = False
-        return [error] if fault.kind != "truncate" else [{"truncate": True}]
+        if "status" in error["error"] and fault.wire >= 2:
+            error["error"]["retry_after"] = _RETRY_AFTER[fault.wire & 1]
+        return [error] if fault.kind != "truncate" else [end]
     if n == 0:
         return out
     at = fault.at % n
     if fault.kind == "error_after":
+        if fault.wire == 3:
+            return [*out[: at + 1], {"malformed": MALFORMED_DATA}]
         return [*out[: at + 1], error]
     if fault.kind == "truncate":
-        return [*out[:at], {"truncate": True}]
+        return [*out[:at], end]
+    read_stall = plan is not None and plan.has("provider_errors") and timing.read_stalls
+    if (
+        fault.kind == "stall"
+        and read_stall
+        and timing.idle is None
+        and (fault.wire == 3 or not (plan is not None and plan.has("deadline")))
+    ):
+        # Only a client's read timeout ends it (an SDK loop): a gap past the SDKs' defaults,
+        # finite, so a loop whose client has none just waits and goes on.
+        out[at] = {**out[at], "delay": READ_STALL}
+        return out
     if fault.kind == "stall":
         if at == 0 and plan is not None and not plan.has("retries") and timing.idle is not None:
             at = min(1, n - 1) if n > 1 else 0
