@@ -291,6 +291,8 @@ def run_fuzz(
         out.write(f"  {prop:<5} skipped: needs {needs}, which the loop does not declare\n")
     if report.coverage is not None:
         out.writelines(f"{line}\n" for line in report.coverage.lines())
+    for problem in report.problems:
+        out.write(f"FAIL {problem}\n")
     for (failure, path), page in zip(report.failures, pages, strict=True):
         known = " (replayed from the database)" if failure.key in report.replayed else ""
         out.write(f"FAIL {failure.key}{known}: {path}\n  (its timeline: {page})\n")

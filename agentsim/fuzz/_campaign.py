@@ -1,6 +1,15 @@
 """A fuzz run, as ``agentsim fuzz`` makes it: every property searched in turn (`_search`), each
 distinct failure polished and written as a reproducer, in one process or spread over several
 (`_workers`), with an example database or none (`_database`).
+
+No vacuous passes. Script deviations ("request never made") are not failures by design, so a
+loop whose provider calls never reach agentsim (an SDK that refuses every request for want of an
+API key, a client whose base URL is not intercepted) would "pass" every case. Before searching,
+one probe run plays the simplest answer (text, then a finish) to the loop; if it made no provider
+request the campaign fails at once with one message naming the likely causes and what the run
+ended with (the SDK's own error is usually there). One run, not a count over the cases: the
+cases' runs happen inside the property checks, and a loop that requests nothing for "hello"
+requests nothing for the generated inputs either.
 """
 
 from __future__ import annotations
@@ -16,12 +25,38 @@ from hypothesis import strategies as st
 from agentsim.core._errors import InputError
 from agentsim.fuzz._coverage import Coverage
 from agentsim.fuzz._database import open_database
-from agentsim.fuzz._properties import load_loop, write_reproducer
+from agentsim.fuzz._properties import LoopFactory, load_loop, run_guarded, write_reproducer
 from agentsim.fuzz._search import PROPERTIES, FuzzReport, Progress, loop_features, search_all
 from agentsim.fuzz._workers import fuzz_in_workers
 from agentsim.harness._guard import Limits
+from agentsim.harness._run import describe_outcome
 
-__all__ = ["fuzz"]
+__all__ = ["fuzz", "unreached"]
+
+_PROBE: dict[str, Any] = {
+    "input": "Hello",
+    "requests": [{"chunks": [{"text": "Hi there."}, {"finish": "stop"}]}],
+}
+
+
+def unreached(factory: LoopFactory, *, limits: Limits | None = None) -> str | None:
+    """Why fuzzing `factory` would be vacuous, or None: one probe run (the simplest answer)
+    that made no provider request is a message naming the likely cause."""
+    result = run_guarded(_PROBE, loop=factory, limits=limits)
+    if result.requests is None or result.requests:
+        return None  # it asked (or its provider keeps no record: nothing to say)
+    ended = describe_outcome(result.outcome)
+    if result.crash is not None:
+        ended = f"the loop raised: {result.crash}"
+    elif result.violations:
+        ended += f"; {result.violations[0]}"
+    return (
+        "no provider request reached agentsim: a probe run with the simplest answer made none, "
+        "so every case would pass without testing anything. Likely causes: a missing API key "
+        "(the SDK refuses to send; set e.g. OPENAI_API_KEY / ANTHROPIC_API_KEY / GEMINI_API_KEY "
+        "to any value), or a base URL that is not intercepted (name it in the adapter's "
+        f"base_urls=). The probe run {ended}"
+    )
 
 
 def fuzz(
@@ -55,6 +90,12 @@ def fuzz(
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
     if workers > 1:
+        factory = load_loop(loop) if loop is not None else None
+        problem = unreached(factory) if factory is not None else None
+        if problem is not None:
+            report = FuzzReport(loop, seed, database=database, workers=workers)
+            report.problems.append(problem)
+            return report
         if strategy is not None or coverage:
             raise InputError(
                 "a custom strategy or coverage runs in one process only", path="--workers"
@@ -82,6 +123,11 @@ def fuzz(
     if coverage:
         report.coverage = Coverage()
     started = time.perf_counter()
+    problem = unreached(factory, limits=limits) if factory is not None else None
+    if problem is not None:
+        report.problems.append(problem)
+        report.seconds = time.perf_counter() - started
+        return report
     for failure, replayed in search_all(
         loop,
         factory,

@@ -299,10 +299,11 @@ class FuzzReport:
     replayed: set[str] = field(default_factory=set)  # keys of failures the database held
     database: str | None = None
     workers: int = 1
+    problems: list[str] = field(default_factory=list)  # the campaign itself failed (vacuous)
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.problems
 
     def feature_line(self) -> str:
         """One line saying which features were fuzzed, and why those."""
