@@ -28,6 +28,12 @@ both behave the same:
   seed when the run starts, so that one seed replays the same run.
 - **A run that did not complete** is left resumable, as the reference loop leaves it: the last
   response's calls without a result get an error result (the code never got to answer them).
+- **Endings agree with the provider (EV10, for ``provider_errors``).** The harness keeps no
+  per-stream log for an adapter (the code's SDK may retry on its own, so requests are not
+  steps), so the adapter checks the one clause it can tell from the wire: a run the client saw
+  *complete* must have had its last provider answer finish (no error answer or event, no reset,
+  malformed event, stall or truncation). An app that swallows a provider failure and tells the
+  browser "finished" is caught here; one that retries (its SDK does) and then completes is not.
 - **Dialect rules (S2)** are checked on a transcript that ran to its end (a disconnected one is
   cut short by the client, not by the code); violations, and a transcript that cannot be read,
   are the run's `violations`, which the harness adds to the invariants'.
@@ -50,6 +56,8 @@ from agentsim.check._history_rules import expected_messages
 from agentsim.check._invariants import Violation
 from agentsim.core._chunks import (
     Chunk,
+    ErrorChunk,
+    FinishChunk,
     ReasoningChunk,
     TextChunk,
     ToolCallArgsChunk,
@@ -302,10 +310,32 @@ class AdapterRun:
                     f"it raised {type(error).__name__}: {error}",
                 )
             )
+        self._ending_check()
         if self.dialect is None or not self.transcript.strip():
             return
         with contextlib.suppress(TranscriptError):  # unreadable: reported by the decoding
             self.violations.extend(dialect_rules(self.transcript, self.dialect))
+
+    def _ending_check(self) -> None:
+        if not isinstance(self.outcome, RunCompleted):
+            return
+        if self.features is not None and "provider_errors" not in self.features:
+            return
+        asked = self.interception.requests
+        if not asked:
+            return
+        chunks = asked[-1][1]
+        error = any(isinstance(c, ErrorChunk) for c in chunks)
+        if error or not any(isinstance(c, FinishChunk) for c in chunks):
+            what = "an error" if error else "no finish (an error, reset, stall or cut stream)"
+            self.violations.append(
+                Violation(
+                    "EV10",
+                    len(self.events) - 1,
+                    "a completed run's last response to have finished",
+                    f"request {len(asked)} had {what}, and the client was told it completed",
+                )
+            )
 
     # -- the history ------------------------------------------------------------------------------
 

@@ -1,9 +1,19 @@
 """A FastAPI chat endpoint as people write it (not written against agentsim): a module-level
 ``AsyncOpenAI()`` configured from the environment, Chat Completions streaming with tools, and the
-Vercel AI SDK UI message stream to the browser. `BUGS` plants one realistic bug at a time."""
+Vercel AI SDK UI message stream to the browser. `BUGS` plants one realistic bug at a time.
+
+It handles provider failures as DESIGN §3 asks (`chat_errors_spec` declares ``provider_errors``
+and ``retries``: the SDK's own max_retries=2 retries 429 / 5xx answers before any output): any
+exception of the provider call or its stream (the SDK's errors, and the JSONDecodeError its
+decoder raises on a malformed event) becomes a Vercel ``error`` part, and a stream that ends
+without a finish reason is an error too. The planted failure-handling bugs: ``narrow_except``
+(only ``openai.APIError`` is caught), ``swallow_error`` (the error becomes a normal finish),
+``ignore_truncation`` (a stream without a finish reason is taken as complete) and
+``retry_forever`` (the step is retried after every error, with no limit)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -74,15 +84,24 @@ async def chat_stream(text: str) -> AsyncIterator[str]:
     try:
         for _ in range(8):
             yield sse({"type": "start-step"})
-            stream = await client.chat.completions.create(
-                model="gpt-4o-mini", messages=messages, tools=TOOLS, stream=True
-            )
+            while True:
+                try:
+                    stream = await client.chat.completions.create(
+                        model="gpt-4o-mini", messages=messages, tools=TOOLS, stream=True
+                    )
+                    break
+                except openai.APIError:
+                    if "retry_forever" not in BUGS:
+                        raise
+                    await asyncio.sleep(1.0)  # "the provider will come back"
             text_id: str | None = None
             content = ""
             calls: dict[int, dict[str, str]] = {}
+            finish: str | None = None
             async for chunk in stream:
                 if not chunk.choices:
                     continue
+                finish = chunk.choices[0].finish_reason or finish
                 delta = chunk.choices[0].delta
                 if delta.content:
                     if text_id is None:
@@ -119,6 +138,8 @@ async def chat_stream(text: str) -> AsyncIterator[str]:
                             )
             if text_id is not None and "unclosed_text" not in BUGS:
                 yield sse({"type": "text-end", "id": text_id})
+            if finish is None and "ignore_truncation" not in BUGS:
+                raise RuntimeError("the model's stream ended without a finish reason")
             if not calls:
                 messages.append({"role": "assistant", "content": content})
                 yield sse({"type": "finish-step"})
@@ -167,8 +188,14 @@ async def chat_stream(text: str) -> AsyncIterator[str]:
                     )
             yield sse({"type": "finish-step"})
         yield sse({"type": "error", "errorText": "too many steps"})
-    except openai.APIError as exc:
-        yield sse({"type": "error", "errorText": str(exc)})
+    except Exception as exc:
+        if "narrow_except" in BUGS and not isinstance(exc, openai.APIError):
+            raise
+        if "swallow_error" in BUGS:
+            yield sse({"type": "finish-step"})
+            yield sse({"type": "finish"})
+        else:
+            yield sse({"type": "error", "errorText": str(exc)})
     yield "data: [DONE]\n\n"
 
 
