@@ -173,7 +173,9 @@ def test_retry_after_is_obeyed_by_the_sdks_own_retry_on_virtual_time() -> None:
         chunks, end, seen = runner.run(main())
     assert end - start == pytest.approx(30.0)  # Retry-After: 30, slept on the virtual clock
     assert time.perf_counter() - wall < 5
-    assert len(seen.calls) == 2 and seen.playback is not None and seen.playback.passed
+    assert len(seen.calls) == 2
+    assert seen.playback is not None
+    assert seen.playback.passed
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "fine"
 
 
@@ -202,16 +204,20 @@ def test_a_scripted_provider_raises_a_provider_error_for_wire_only_faults(
     scenario = parse_scenario({"input": "hi", "requests": [{"chunks": [{"text": "a"}, item]}]})
     provider = ScriptedProvider(scenario.requests)
 
-    async def main() -> list[Any]:
-        got: list[Any] = []
-        with pytest.raises(ProviderError) as raised:
-            async for chunk in provider.stream(ProviderRequest(1, 1, (), ())):
-                got.append(chunk)
-        assert raised.value.kind == kind and not raised.value.retryable
-        return got
+    got: list[Any] = []
 
-    with asyncio.Runner(loop_factory=VirtualEventLoop) as runner:
-        assert len(runner.run(main())) == 1
+    async def main() -> None:
+        async for chunk in provider.stream(ProviderRequest(1, 1, (), ())):
+            got.append(chunk)
+
+    with (
+        asyncio.Runner(loop_factory=VirtualEventLoop) as runner,
+        pytest.raises(ProviderError) as raised,
+    ):
+        runner.run(main())
+    assert raised.value.kind == kind
+    assert not raised.value.retryable
+    assert len(got) == 1
     assert provider.streams[0].error == (kind, False)
 
 
