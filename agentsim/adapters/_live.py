@@ -23,7 +23,8 @@ both behave the same:
   SDK was told it (the bytes delivered, read back by the API's decoder: its text, reasoning when
   ``reasoning`` is a declared feature, and the calls it completed). Tool-call
   arguments equal as JSON to what the transcript showed are written as the transcript showed
-  them: SDKs re-serialise parsed arguments, which is not the code's doing.
+  them: SDKs re-serialise parsed arguments, which is not the code's doing. A run that was
+  disconnected or failed ends with what the client saw of its last response instead.
 - **Randomness.** The SDKs draw retry jitter from the global `random`; it is seeded from the run's
   seed when the run starts, so that one seed replays the same run.
 - **A run that did not complete** is left resumable, as the reference loop leaves it: the last
@@ -352,7 +353,10 @@ class AdapterRun:
             )
             later = list(last.messages[first_user + 1 :])
         expected = expected_messages(self.events)
-        if self.disconnected:  # what the code made of a response cut short, the client saw
+        if self.disconnected or isinstance(self.outcome, RunFailed):
+            # What the code made of a response cut short (by the client, or by a provider
+            # failure: an error after the finish leaves calls the SDK got but the code never
+            # showed or ran) is what the client saw.
             said = sum(isinstance(m, AssistantMessage) for m in later)
             later.extend(expected[said:])
         else:
