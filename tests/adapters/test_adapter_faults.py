@@ -189,3 +189,15 @@ def test_loops_that_reach_their_provider_are_not_flagged(
         assert unreached(ReferenceLoop) is None
     else:
         assert unreached(load_loop(spec)) is None
+
+
+@pytest.mark.slow  # the whole default campaign, 2500 cases: ~4 minutes
+def test_default_agentsim_fuzz_passes_the_correct_app_with_provider_errors(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "agentsim", "fuzz", "--loop", SPEC, "--seed", "1"]
+    command += ["--out", str(tmp_path), "--coverage"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sk-test"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for shape in ("Retry-After", "connection reset", "malformed event", "read stall"):
+        line = next(line for line in done.stdout.splitlines() if shape in line)
+        assert "NEVER" not in line, line
