@@ -9,7 +9,8 @@ one probe run plays the simplest answer (text, then a finish) to the loop; if it
 request the campaign fails at once with one message naming the likely causes and what the run
 ended with (the SDK's own error is usually there). One run, not a count over the cases: the
 cases' runs happen inside the property checks, and a loop that requests nothing for "hello"
-requests nothing for the generated inputs either.
+requests nothing for the generated inputs either. A probe run that crashed (raised, hung, ran
+away) is left to the search, which reports that misbehaviour as the finding it is.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ def unreached(factory: LoopFactory, *, limits: Limits | None = None) -> str | No
     result = run_guarded(_PROBE, loop=factory, limits=limits)
     if result.requests is None or result.requests:
         return None  # it asked (or its provider keeps no record: nothing to say)
-    ended = describe_outcome(result.outcome)
     if result.crash is not None:
-        ended = f"the loop raised: {result.crash}"
-    elif result.violations:
+        return None  # it raised, hung or ran away: that is a finding, the search reports it
+    ended = describe_outcome(result.outcome)
+    if result.violations:
         ended += f"; {result.violations[0]}"
     return (
         "no provider request reached agentsim: a probe run with the simplest answer made none, "
