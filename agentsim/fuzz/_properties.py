@@ -24,11 +24,13 @@ This module needs no hypothesis (``agentsim run --loop`` uses it); the search it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import inspect
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -106,14 +108,30 @@ def load_loop(spec: str) -> LoopFactory:
     return factory
 
 
+# What keywords each factory takes: `inspect.signature` costs more than a small run's loop, and
+# a function's parameters do not change between runs (weak keys: a factory is never kept alive).
+_KEYWORDS: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def _keywords(factory: LoopFactory) -> frozenset[str]:
+    try:
+        return _KEYWORDS[factory]
+    except (KeyError, TypeError):  # TypeError: unhashable, or not weakly referable
+        pass
+    try:
+        accepted = frozenset(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        accepted = frozenset()
+    with contextlib.suppress(TypeError):
+        _KEYWORDS[factory] = accepted
+    return accepted
+
+
 def make_loop(factory: LoopFactory | None, scenario: Scenario) -> AgentLoop:
     """A loop for one run of `scenario`: hooks and guardrails passed if the factory takes them."""
     if factory is None:
         factory = ReferenceLoop
-    try:
-        accepted = set(inspect.signature(factory).parameters)
-    except (TypeError, ValueError):
-        accepted = set()
+    accepted = _keywords(factory)
     kwargs: dict[str, Any] = {}
     if "hooks" in accepted:
         kwargs["hooks"] = scenario_hooks(scenario)

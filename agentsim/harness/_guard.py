@@ -46,7 +46,7 @@ import ctypes
 import math
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence, Sized
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any, SupportsIndex, TypeVar
 
@@ -252,6 +252,12 @@ def _wrap_sleep() -> None:
 
 def _cleanup(loop: _CountingLoop, budget: float) -> None:
     """Cancel what is left and close the loop; a task that will not stop is abandoned."""
+    if not asyncio.all_tasks(loop) and not _unfinished_asyncgens(loop):
+        # The usual end of a run: nothing left to cancel or finalize (closing a finished async
+        # generator does nothing), so no guarded clean-up run is needed.
+        with contextlib.suppress(RuntimeError):
+            loop.close()
+        return
     watch = _WATCHDOG.arm(min(budget, 1.0), loop)
     previous = getattr(_guarded, "watch", None)
     _guarded.watch = watch
@@ -272,6 +278,15 @@ def _cleanup(loop: _CountingLoop, budget: float) -> None:
         # Interrupted inside asyncio's own bookkeeping, the loop may think it still runs.
         with contextlib.suppress(RuntimeError):
             loop.close()
+
+
+def _unfinished_asyncgens(loop: asyncio.AbstractEventLoop) -> bool:
+    """Does `loop` know an async generator that has not finished (what `shutdown_asyncgens`
+    would close)? A finished one has no frame left."""
+    gens: Iterable[Any] | None = getattr(loop, "_asyncgens", None)  # CPython's record of them
+    if gens is None:
+        return True  # unknown: clean up the long way
+    return any(getattr(gen, "ag_frame", True) is not None for gen in list(gens))
 
 
 def _quiet_about_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
