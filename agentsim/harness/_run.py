@@ -218,9 +218,27 @@ async def run_loop(
     outcome = getattr(run, "outcome", None)
     if not _is_terminal(outcome):
         outcome = events[-1] if events and _is_terminal(events[-1]) else None
-    result = RunResult(
+    # The trace first, then the result once (a frozen result copied with its violations would
+    # cost more than some of the checks).
+    delivered = tuple(events)
+    cancel_at = cancelled_at[0] if cancelled_at else None
+    requests, streams = _recorded(provider, "requests"), _recorded(provider, "streams")
+    trace = Trace(
+        events=delivered,
+        history=history,
+        options=request.options,
+        dropped=dropped,
+        initial_messages=len(request.messages),
+        features=judged,
+        cancel_requested_at=cancel_at,
+        requests=requests,
+        streams=streams,
+    )
+    # A run may report violations of its own (an adapter's dialect rules, S2): judged alongside.
+    own = tuple(getattr(run, "violations", ()))
+    return RunResult(
         seed=seed,
-        events=tuple(events),
+        events=delivered,
         history=history,
         outcome=outcome,
         options=request.options,
@@ -229,13 +247,11 @@ async def run_loop(
         crash=crash,
         recording=recorder.freeze(),
         features=judged,
-        cancel_requested_at=cancelled_at[0] if cancelled_at else None,
-        requests=_recorded(provider, "requests"),
-        streams=_recorded(provider, "streams"),
+        cancel_requested_at=cancel_at,
+        requests=requests,
+        streams=streams,
+        violations=tuple(check_trace(trace)) + own,
     )
-    # A run may report violations of its own (an adapter's dialect rules, S2): judged alongside.
-    own = tuple(getattr(run, "violations", ()))
-    return replace(result, violations=tuple(check_trace(result.trace)) + own)
 
 
 def _recorded(provider: Provider, name: str) -> Any:
@@ -327,6 +343,8 @@ async def _simulate(
     # After a crash the script's deviations (requests never made) are its consequences.
     problems = () if result.crash else tuple(provider.problems + provider.unused())
     mismatches = tuple(_compare(scenario.expect, result)) if scenario.expect else ()
+    if not (problems or mismatches):
+        return result
     return replace(result, problems=problems, mismatches=mismatches)
 
 
@@ -359,8 +377,9 @@ def run_scenario(
     )
 
 
-def _virtual_limit(options: LoopOptions) -> float:
-    return 4 * options.deadline + 3600.0  # far past anything a loop keeping its deadline does
+def _virtual_limit(scenario: Scenario) -> float:
+    # Far past anything a loop keeping its deadline does (the scenario's, as its LoopOptions has).
+    return 4 * float(scenario.options.deadline) + 3600.0
 
 
 def guarded_run(
@@ -423,7 +442,7 @@ def guard_simulation(
             raise
 
     result, problem = run_guarded_coroutine(
-        watched(), budget=limits.budget, virtual_limit=_virtual_limit(_options(scenario))
+        watched(), budget=limits.budget, virtual_limit=_virtual_limit(scenario)
     )
     if harness:
         return harness_run(scenario, recorder, seed, harness[0])
