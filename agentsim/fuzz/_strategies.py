@@ -337,36 +337,26 @@ def _build_scenario(
     return data
 
 
-class _Scenarios(st.SearchStrategy[dict[str, Any]]):
-    """What `scenarios` returns: ``@st.composite`` unrolled. The draws are the same, so are their
-    spans and the cases (same seed, same cases); what goes is the composite's own bookkeeping
-    per draw (saving and comparing the global random state, labels for the explain phase),
-    which cost more than a draw itself."""
-
-    def __init__(self, plan: Plan, most: int, switches: tuple[bool, ...]) -> None:
-        super().__init__()
-        self._plan, self._count, self._switches = plan, _requests(most), switches
-
-    def do_draw(self, data: Any) -> dict[str, Any]:
-        count = data.draw(self._count)
-        head = data.draw(_WORD32)
-        words = [data.draw(_WORD32) for _ in range(count)]
-        inject_faults, cancellation, hooks, limits, timing, metamorphic = self._switches
-        return _build_scenario(
-            self._plan,
-            count,
-            head,
-            words,
-            inject_faults=inject_faults,
-            cancellation=cancellation,
-            hooks=hooks,
-            limits=limits,
-            timing=timing,
-            metamorphic=metamorphic,
-        )
-
-    def __repr__(self) -> str:
-        return f"scenarios(<{len(self._plan.known)} tools>, switches={self._switches})"
+@st.composite
+def _scenarios(
+    draw: st.DrawFn, plan: Plan, most: int, switches: tuple[bool, ...]
+) -> dict[str, Any]:
+    count = draw(_requests(most))
+    head = draw(_WORD32)
+    words = [draw(_WORD32) for _ in range(count)]
+    inject_faults, cancellation, hooks, limits, timing, metamorphic = switches
+    return _build_scenario(
+        plan,
+        count,
+        head,
+        words,
+        inject_faults=inject_faults,
+        cancellation=cancellation,
+        hooks=hooks,
+        limits=limits,
+        timing=timing,
+        metamorphic=metamorphic,
+    )
 
 
 def scenarios(
@@ -397,7 +387,7 @@ def scenarios(
     if metamorphic:
         cancellation = timing = False
     switches = (inject_faults, cancellation, hooks, limits, timing, metamorphic)
-    return _Scenarios(plan, max_requests, tuple(bool(s) for s in switches))
+    return _scenarios(plan, max_requests, tuple(bool(s) for s in switches))
 
 
 def scenario_models(**kwargs: Any) -> st.SearchStrategy[Scenario]:
