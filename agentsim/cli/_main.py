@@ -30,6 +30,7 @@ from agentsim.cli._check import add_check_command, run_check
 from agentsim.cli._fuzz import add_fuzz_commands, guard_options
 from agentsim.cli._serve import add_serve_commands
 from agentsim.cli._timeline import add_html_option, write_timeline
+from agentsim.core._backends import BACKENDS
 from agentsim.core._chunks import Chunk, chunk_to_dict
 from agentsim.core._errors import InputError
 from agentsim.core._events import AgentEvent, event_to_dict
@@ -103,6 +104,16 @@ def _parser() -> argparse.ArgumentParser:
         help=(
             "time.time(), datetime.now() and friends read the virtual clock during the run "
             "(from 2000-01-01T00:00:00Z; as the scenario key virtual_wall_clock: true)"
+        ),
+    )
+    run.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="asyncio",
+        help=(
+            "the event loop the run lives on: asyncio (a virtual-time loop; default) or trio "
+            "(a virtual clock; the same bytes, DESIGN M2; needs trio, and a loop that does not "
+            "use asyncio directly)"
         ),
     )
     guard_options(run)
@@ -384,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 budget=args.budget,
                 max_events=args.max_events,
                 wall_clock=args.virtual_wall_clock,
+                backend=args.backend,
             )
         if args.html is not None:
             notes = [f"loop {args.loop}"] if args.loop else []

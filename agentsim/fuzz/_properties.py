@@ -36,6 +36,7 @@ from typing import Any
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
 from agentsim.check._invariants import Violation
+from agentsim.core._backends import check_backend
 from agentsim.core._errors import InputError
 from agentsim.harness._guard import WALL_CLOCK_CRASHES, Limits
 from agentsim.harness._metamorphic import (
@@ -145,15 +146,23 @@ def run_guarded(
     max_events: int | None = None,
     limits: Limits | None = None,
     features: Iterable[str] | None = None,
+    backend: str = "asyncio",
 ) -> RunResult:
     """Run a scenario (model, data or path) through a fresh loop from `loop`; never raises for
     the loop's sake (`agentsim.harness._guard`: `budget` wall-clock seconds, `max_events`).
 
-    `features` overrides what the loop declares as the semantics it is judged on."""
+    `features` overrides what the loop declares as the semantics it is judged on; `backend` is
+    ``asyncio`` or ``trio``."""
+    chosen_backend = check_backend(backend)
     model = _as_scenario(scenario)
     chosen = limits if limits is not None else Limits.of(budget, max_events)
     return guarded_run(
-        model, loop=make_loop(loop, model), seed=seed, limits=chosen, features=features
+        model,
+        loop=make_loop(loop, model),
+        seed=seed,
+        limits=chosen,
+        features=features,
+        backend=chosen_backend,
     )
 
 
@@ -165,14 +174,22 @@ def run_with_loop(
     budget: float | None = None,
     max_events: int | None = None,
     wall_clock: bool = False,
+    backend: str = "asyncio",
 ) -> RunResult:
     """What ``agentsim run FILE [--loop module:factory] [--seed N] [--budget S]
-    [--virtual-wall-clock]`` runs."""
+    [--virtual-wall-clock] [--backend asyncio|trio]`` runs."""
+    chosen = check_backend(backend, path="--backend")
     factory = load_loop(loop) if loop is not None else None
     scenario = load_scenario(path)
     if wall_clock:
         scenario = scenario.model_copy(update={"virtual_wall_clock": True})
-    return run_guarded(scenario, loop=factory, seed=seed, budget=budget, max_events=max_events)
+    if chosen == "trio" and scenario.virtual_wall_clock:
+        raise InputError(
+            "--virtual-wall-clock works on the asyncio backend only", path="--backend"
+        )
+    return run_guarded(
+        scenario, loop=factory, seed=seed, budget=budget, max_events=max_events, backend=chosen
+    )
 
 
 # -- properties -----------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ class _CountingLoop(VirtualEventLoop):
 
 
 class _Sampled(Protocol):
-    """What the watchdog samples: a `_CountingLoop`, or trio's `VirtualClock` (harness/_trio_run)."""
+    """What the watchdog samples: a `_CountingLoop` or trio's `VirtualClock` (harness/_trio_run)."""
 
     iterations: int
 

@@ -87,19 +87,19 @@ class _TrioDriver:
         if self.streaming and idle is not None and now >= self.last_chunk + idle:
             self.interrupt("idle")
 
-    async def block(self, make: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
-        """Await `make()` under the driver's deadlines: (interrupted, its value)."""
-        if self.run._pending is not None:
+    async def block(self, make: Callable[..., Awaitable[T]], *args: Any) -> tuple[bool, T | None]:
+        """Await `make(*args)` under the driver's deadlines: (interrupted, its value)."""
+        if self.run._interrupted():
             return True, None
         with trio.CancelScope(deadline=self._due()) as scope:
             self.scope = scope
             try:
-                return False, await make()
+                return False, await make(*args)
             finally:
                 self.scope = None
         if self.run._pending is None:
             self._expired()
-        return self.run._pending is not None, None
+        return self.run._interrupted(), None
 
 
 async def drive_trio(run: ReferenceRun) -> AsyncGenerator[AgentEvent, None]:
@@ -121,7 +121,7 @@ async def drive_trio(run: ReferenceRun) -> AsyncGenerator[AgentEvent, None]:
                     yield event
             if isinstance(action, Done):
                 return
-            if run._pending is not None:
+            if run._interrupted():
                 action = run._handle_interrupt()
                 continue
             if isinstance(action, SendRequest):
@@ -134,9 +134,8 @@ async def drive_trio(run: ReferenceRun) -> AsyncGenerator[AgentEvent, None]:
                     action = _provider_failure(machine, exc, trio.current_time())
                 while action is None:
                     assert stream is not None
-                    reading = stream
                     try:
-                        interrupted, chunk = await d.block(lambda: anext(reading))
+                        interrupted, chunk = await d.block(anext, stream)
                     except StopAsyncIteration:
                         action = machine.stream_ended(trio.current_time())
                         break
@@ -152,15 +151,14 @@ async def drive_trio(run: ReferenceRun) -> AsyncGenerator[AgentEvent, None]:
                     if machine.outbox:
                         for event in machine.take_events():
                             yield event
-                        if action is None and run._pending is not None:
+                        if action is None and run._interrupted():
                             action = run._handle_interrupt()
                 d.streaming = False
                 if stream is not None:
                     await _close(stream)
                     stream = None
             elif isinstance(action, Backoff):
-                delay = action.delay
-                interrupted, _ = await d.block(lambda: trio.sleep(delay))
+                interrupted, _ = await d.block(trio.sleep, action.delay)
                 if interrupted:
                     action = run._handle_interrupt()
                     continue
@@ -169,8 +167,7 @@ async def drive_trio(run: ReferenceRun) -> AsyncGenerator[AgentEvent, None]:
                 action = machine.tools_done(trio.current_time())
             elif isinstance(action, RunTool) and not options.concurrent_tools:
                 started = trio.current_time()
-                tool, arguments = action.tool, action.arguments
-                interrupted, result = await d.block(lambda: _invoke(tool, arguments))
+                interrupted, result = await d.block(_invoke, action.tool, action.arguments)
                 if interrupted:
                     action = run._handle_interrupt()
                     continue
