@@ -17,6 +17,7 @@ a deadlock ends there. Imported only when a run uses trio (an optional dependenc
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import trio
 
@@ -29,6 +30,8 @@ class VirtualClock(trio.abc.Clock):
     def __init__(self) -> None:
         self._now = 0.0
         self.iterations = 0  # passes of trio's loop (counted by `Passes`): the guard's spin test
+        self.interrupted = False  # set by the guard's watchdog thread (`interrupt`)
+        self.on_interrupt: Callable[[], object] | None = None  # run by `Passes` in trio's thread
 
     def start_clock(self) -> None:
         pass
@@ -38,6 +41,11 @@ class VirtualClock(trio.abc.Clock):
 
     def time(self) -> float:  # what the harness's wall-clock watchdog samples
         return self._now
+
+    def interrupt(self) -> None:
+        """Ask for the run to be stopped (from any thread): `Passes` calls `on_interrupt` at
+        trio's next pass, in trio's own thread, where cancelling a scope is safe."""
+        self.interrupted = True
 
     def deadline_to_sleep_time(self, deadline: float) -> float:
         if deadline <= self._now:
@@ -56,4 +64,8 @@ class Passes(trio.abc.Instrument):
         self._clock = clock
 
     def before_io_wait(self, timeout: float) -> None:
-        self._clock.iterations += 1
+        clock = self._clock
+        clock.iterations += 1
+        if clock.interrupted and clock.on_interrupt is not None:
+            clock.on_interrupt()
+            clock.on_interrupt = None

@@ -184,9 +184,7 @@ def run_with_loop(
     if wall_clock:
         scenario = scenario.model_copy(update={"virtual_wall_clock": True})
     if chosen == "trio" and scenario.virtual_wall_clock:
-        raise InputError(
-            "--virtual-wall-clock works on the asyncio backend only", path="--backend"
-        )
+        raise InputError("--virtual-wall-clock works on the asyncio backend only", path="--backend")
     return run_guarded(
         scenario, loop=factory, seed=seed, budget=budget, max_events=max_events, backend=chosen
     )

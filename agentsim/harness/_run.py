@@ -202,6 +202,10 @@ async def run_loop(
                 break
     except Exception as exc:
         crash = f"the loop raised {type(exc).__name__}: {exc}"
+        if current_backend() == "trio":
+            from agentsim.harness._trio_run import asyncio_only
+
+            crash = asyncio_only(exc) or crash
     finally:
         if run is not None:
             try:

@@ -21,7 +21,10 @@ loop's clock; `run_scenario` refuses the combination as bad input).
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
+import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -31,7 +34,7 @@ from agentsim.core._runtime import CancelToken
 from agentsim.core._trio_clock import Passes, VirtualClock
 from agentsim.harness._guard import _WATCHDOG, BlockingSleep, Interrupted, _guarded, _wrap_sleep
 
-__all__ = ["cancelling_at", "run_guarded_trio"]
+__all__ = ["asyncio_only", "cancelling_at", "run_guarded_trio"]
 
 T = TypeVar("T")
 
@@ -58,6 +61,23 @@ async def cancelling_at(cancel: CancelToken, at: float, main: Coroutine[Any, Any
     return outcome[0]
 
 
+def asyncio_only(exc: BaseException) -> str | None:
+    """If `exc`, raised on trio, came out of asyncio itself: the one clear sentence for it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    asyncio_dir = os.path.dirname(asyncio.__file__) + os.sep
+    if (
+        any(frame.filename.startswith(asyncio_dir) for frame in frames)
+        or (isinstance(exc, RuntimeError) and "event loop" in str(exc))
+        or (isinstance(exc, TypeError) and "unrecognized yield message" in str(exc))
+    ):
+        return (
+            "the loop uses asyncio, which does not run on the trio backend "
+            f"({type(exc).__name__}: {exc}): run it on asyncio (the default), or write it "
+            "against anyio to run on both"
+        )
+    return None
+
+
 def _message(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
@@ -76,9 +96,13 @@ def run_guarded_trio(
         outcome: list[T] = []
         failure: list[BaseException] = []
         body = trio.CancelScope()
+        clock.on_interrupt = body.cancel  # the guard's budget, when trio still gets control
 
         async def watchdog(limit: float) -> None:
             await trio.sleep_until(limit)
+            # Let the tasks woken with us run first (trio runs a batch in random order): a
+            # runaway sleeping to this very instant has its next deadline set by then.
+            await trio.lowlevel.cancel_shielded_checkpoint()
             stats = trio.lowlevel.current_statistics()
             busy = stats.tasks_runnable > 0 or stats.seconds_to_next_deadline < math.inf
             stuck.append(
@@ -95,6 +119,8 @@ def run_guarded_trio(
                 with body:
                     outcome.append(await main())
             except BaseException as exc:  # re-raised below: not wrapped in the nursery's group
+                if isinstance(exc, Interrupted | BlockingSleep):
+                    _WATCHDOG.disarm(watch)  # no second interrupt into trio's clean-up
                 failure.append(exc)
             nursery.cancel_scope.cancel()
         if failure:
