@@ -25,6 +25,7 @@ from typing import Any, Literal
 from agentsim.core._errors import InputError
 
 __all__ = [
+    "ASYNCIO_ONLY",
     "BACKENDS",
     "Backend",
     "cancelled_errors",
@@ -38,6 +39,8 @@ __all__ = [
 
 Backend = Literal["asyncio", "trio"]
 BACKENDS: tuple[Backend, ...] = ("asyncio", "trio")
+# How the crash of a loop that uses asyncio itself begins on trio (harness/_trio_run).
+ASYNCIO_ONLY = "the loop uses asyncio, which does not run on the trio backend"
 
 
 def check_backend(value: object, *, path: str = "backend") -> Backend:

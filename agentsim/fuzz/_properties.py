@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -36,7 +37,7 @@ from typing import Any
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
 from agentsim.check._invariants import Violation
-from agentsim.core._backends import check_backend
+from agentsim.core._backends import ASYNCIO_ONLY, check_backend
 from agentsim.core._errors import InputError
 from agentsim.harness._guard import WALL_CLOCK_CRASHES, Limits
 from agentsim.harness._metamorphic import (
@@ -302,7 +303,10 @@ def _pair(
     if a.crash is not None:
         return _run_failure(prop, data, a, case)
     second = transform(data)
-    b = run_guarded(second, loop=loop, limits=limits)
+    if prop == "M2":
+        b = second_backend_run(second, loop=loop, limits=limits)
+    else:
+        b = run_guarded(second, loop=loop, limits=limits)
     if b.crash is not None:
         return _run_failure(prop, second, b, case)
     violations = tuple(compare(a, b))
@@ -324,9 +328,33 @@ def check_m1(case: Case, loop: LoopFactory | None, limits: Limits = _DEFAULT) ->
     return _pair("M1", case, loop, lambda d: rechunk(d, seed), check_fragmentation, note, limits)
 
 
+def second_backend_run(
+    scenario: Scenario | Mapping[str, Any] | str | Path,
+    *,
+    loop: LoopFactory | None,
+    limits: Limits,
+    seed: int | None = None,
+) -> RunResult:
+    """M2's second run (DESIGN §4: "run after run, and on asyncio and trio"): on trio when trio
+    is installed and the loop runs there (the reference loop, loops written against anyio);
+    a loop that uses asyncio itself, or a scenario that reads the wall clock, runs on asyncio
+    again."""
+    model = _as_scenario(scenario)
+    if importlib.util.find_spec("trio") is None or model.virtual_wall_clock:
+        return run_guarded(model, loop=loop, seed=seed, limits=limits)
+    b = run_guarded(model, loop=loop, seed=seed, limits=limits, backend="trio")
+    if b.crash is not None and b.crash.startswith(ASYNCIO_ONLY):
+        return run_guarded(model, loop=loop, seed=seed, limits=limits)
+    return b
+
+
 def check_m2(case: Case, loop: LoopFactory | None, limits: Limits = _DEFAULT) -> Failure | None:
-    """M2: the scenario run twice with the same seed gives the same bytes."""
-    note = "run it twice: the two runs differ (compare `agentsim run` outputs)"
+    """M2: the scenario run twice with the same seed gives the same bytes, the second time on
+    trio where the loop runs there (`second_backend_run`)."""
+    note = (
+        "run it on both backends: the two runs differ (compare `agentsim run` outputs with "
+        "--backend asyncio and --backend trio)"
+    )
     return _pair("M2", case, loop, lambda d: d, check_determinism, note, limits)
 
 
@@ -378,7 +406,10 @@ def replay_relation(
         raise InputError(f"--relation {relation} needs --original FILE", path="--original")
     factory = load_loop(loop) if loop is not None else None
     limits = Limits.of(budget, max_events)
-    b = run_guarded(load_scenario(path), loop=factory, seed=seed, limits=limits)
+    if relation == "M2":
+        b = second_backend_run(path, loop=factory, seed=seed, limits=limits)
+    else:
+        b = run_guarded(load_scenario(path), loop=factory, seed=seed, limits=limits)
     first = path if relation == "M2" or original is None else original
     a = run_guarded(load_scenario(first), loop=factory, seed=seed, limits=limits)
     if a.crash is not None or b.crash is not None:

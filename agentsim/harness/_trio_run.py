@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from agentsim.core._backends import ASYNCIO_ONLY
 from agentsim.core._runtime import CancelToken
 from agentsim.core._trio_clock import Passes, VirtualClock
 from agentsim.harness._guard import _WATCHDOG, BlockingSleep, Interrupted, _guarded, _wrap_sleep
@@ -71,8 +72,8 @@ def asyncio_only(exc: BaseException) -> str | None:
         or (isinstance(exc, TypeError) and "unrecognized yield message" in str(exc))
     ):
         return (
-            "the loop uses asyncio, which does not run on the trio backend "
-            f"({type(exc).__name__}: {exc}): run it on asyncio (the default), or write it "
+            f"{ASYNCIO_ONLY} ({type(exc).__name__}: {exc}): run it on asyncio (the default), "
+            "or write it "
             "against anyio to run on both"
         )
     return None

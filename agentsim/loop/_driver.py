@@ -105,7 +105,7 @@ class ReferenceRun:
             else:
                 from agentsim.loop._trio_driver import drive_trio
 
-                self._events = drive_trio(self)
+                self._events = drive_trio(self, (_invoke, _close, _provider_failure))
         return self._events
 
     async def aclose(self) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -34,8 +34,10 @@ from agentsim.core._chunks import Chunk
 from agentsim.core._events import AgentEvent
 from agentsim.loop._actions import Action, Backoff, Done, RunTool, SendRequest, ToolsDone
 
-if TYPE_CHECKING:
-    from agentsim.loop._driver import ReferenceRun
+# The `ReferenceRun` driven (its machine, request, provider and interrupt state; not imported:
+# loop/_driver imports this module) and its helpers, handed over by it.
+ReferenceRun = Any
+Helpers = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]
 
 __all__ = ["drive_trio"]
 
@@ -102,9 +104,10 @@ class _TrioDriver:
         return self.run._interrupted(), None
 
 
-async def drive_trio(run: ReferenceRun) -> AsyncGenerator[AgentEvent, None]:
-    """`ReferenceRun`'s event stream on trio (see the module doc)."""
-    from agentsim.loop._driver import _close, _invoke, _provider_failure
+async def drive_trio(run: ReferenceRun, helpers: Helpers) -> AsyncGenerator[AgentEvent, None]:
+    """`ReferenceRun`'s event stream on trio (see the module doc); `helpers` are the asyncio
+    driver's `_invoke`, `_close` and `_provider_failure`, which work on both backends."""
+    _invoke, _close, _provider_failure = helpers
 
     d = _TrioDriver(run)
     machine = run._machine
@@ -188,7 +191,7 @@ async def drive_trio(run: ReferenceRun) -> AsyncGenerator[AgentEvent, None]:
                 action = None
                 dropped = False
                 async with trio.open_nursery() as nursery:
-                    batch_run = _Batch(batch, nursery)
+                    batch_run = _Batch(batch, nursery, _invoke)
                     started = trio.current_time()
                     while batch_run.waiting and action is None:
                         if not batch_run.finished:
@@ -236,16 +239,16 @@ class _Batch:
     """Concurrent tool runs in a nursery; `take()` gives the indexes finished since last asked,
     in call order (the order trio happened to run them in must not matter)."""
 
-    def __init__(self, batch: list[RunTool], nursery: trio.Nursery) -> None:
-        from agentsim.loop._driver import _invoke
-
+    def __init__(
+        self, batch: list[RunTool], nursery: trio.Nursery, invoke: Callable[..., Any]
+    ) -> None:
         self.results: list[Any] = [None] * len(batch)
         self.finished: list[int] = []
         self.waiting = set(range(len(batch)))
         self.wake = trio.Event()
 
         async def one(index: int, run_tool: RunTool) -> None:
-            self.results[index] = await _invoke(run_tool.tool, run_tool.arguments)
+            self.results[index] = await invoke(run_tool.tool, run_tool.arguments)
             self.finished.append(index)
             self.wake.set()
 
