@@ -51,7 +51,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, SupportsIndex, TypeVar
 
 from agentsim.check._invariants import Violation
-from agentsim.core._backends import current_backend
 from agentsim.core._errors import InputError
 from agentsim.core._events import AgentEvent, TerminalEvent
 from agentsim.core._history import Message
@@ -373,11 +372,9 @@ class _Recorded:
     def __init__(self, run: AgentRun, events: list[AgentEvent]) -> None:
         self.run, self.events = run, events
         self._iterator = self._pass_through()
-        self._source: AsyncIterator[AgentEvent] | None = None
 
     async def _pass_through(self) -> AsyncGenerator[Any, None]:
-        source = self._source = aiter(self.run)
-        async for event in source:
+        async for event in self.run:
             if isinstance(event, AgentEvent):
                 self.events.append(event)
             yield event
@@ -401,11 +398,6 @@ class _Recorded:
     async def aclose(self) -> None:
         try:
             await self._iterator.aclose()
-            close = getattr(self._source, "aclose", None)
-            if close is not None and current_backend() == "trio":
-                # A loop whose aclose() leaves its own event generator open: trio warns when
-                # it is collected unclosed (asyncio closes it quietly at shutdown), so close it.
-                await close()
         finally:
             await self.run.aclose()
 
