@@ -24,6 +24,8 @@ __all__ = [
     "AgentEvent",
     "CancelReason",
     "FailureKind",
+    "OutputReady",
+    "OutputRetry",
     "Phase",
     "PhaseChanged",
     "RetryScheduled",
@@ -256,6 +258,37 @@ class RunCancelled:
     pending_tool_calls: tuple[str, ...]
 
 
+@dataclass(slots=True)
+class OutputRetry:
+    """The loop rejected the model's final output at `step` and asks again (seed 004; pydantic-ai's
+    ``retries={'output': N}``): `attempt` is the output retries used so far (1-based), `limit` the
+    budget, `call_id` the output tool's call ("" when the output was plain text), `error` what
+    validation said (the next request carries it to the model)."""
+
+    type: ClassVar[str] = "output_retry"
+    seq: int
+    t: float
+    run_id: str
+    step: int
+    attempt: int
+    limit: int
+    call_id: str
+    error: str
+
+
+@dataclass(slots=True)
+class OutputReady:
+    """The run's final output passed validation (seed 004's ``OutputReady``): `output` is its JSON
+    text (a structured output's fields, or a plain text output as a JSON string). At most once,
+    right before ``run_completed``."""
+
+    type: ClassVar[str] = "output_ready"
+    seq: int
+    t: float
+    run_id: str
+    output: str
+
+
 AgentEvent = (
     RunStarted
     | StepStarted
@@ -270,6 +303,8 @@ AgentEvent = (
     | RetryScheduled
     | ContextInfo
     | ContextCompressed
+    | OutputRetry
+    | OutputReady
     | RunCompleted
     | RunFailed
     | RunCancelled
@@ -294,6 +329,8 @@ EVENTS: RecordFamily[AgentEvent] = RecordFamily(
         RetryScheduled,
         ContextInfo,
         ContextCompressed,
+        OutputRetry,
+        OutputReady,
         RunCompleted,
         RunFailed,
         RunCancelled,
