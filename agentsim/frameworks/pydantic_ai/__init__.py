@@ -1,4 +1,4 @@
-"""pydantic-ai under agentsim: `pydantic_ai_loop(agent, ...)` runs a pydantic-ai ``Agent`` as a loop.
+"""pydantic-ai under agentsim: `pydantic_ai_loop(agent, ...)` runs a pydantic-ai ``Agent``.
 
 The agent's own event stream (``Agent.iter``, `_mapping`) or the SSE its AG-UI / Vercel AI
 adapter sends a browser (`_ui`) is mapped to agentsim events, with the model's provider calls

@@ -86,8 +86,11 @@ class _AgentProducer(Producer):
 
     async def body(self) -> None:
         from pydantic_ai import Agent
-        from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior
-        from pydantic_ai.exceptions import UsageLimitExceeded
+        from pydantic_ai.exceptions import (
+            ModelAPIError,
+            UnexpectedModelBehavior,
+            UsageLimitExceeded,
+        )
 
         clock = asyncio.get_running_loop()
         start = clock.time()
@@ -99,6 +102,7 @@ class _AgentProducer(Producer):
                 async for node in run:
                     if Agent.is_model_request_node(node):
                         self._push(mapper.request(node.request))
+                        stream: Any
                         async with node.stream(run.ctx) as stream:
                             async for event in stream:
                                 self._push(mapper.response_event(event))

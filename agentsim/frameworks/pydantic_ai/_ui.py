@@ -23,13 +23,13 @@ def ui_app(agent: Any, ui: str, options: Mapping[str, Any]) -> Any:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    if ui == "agui":
-        from pydantic_ai.ui.ag_ui import AGUIAdapter as Adapter
-    else:
-        from pydantic_ai.ui.vercel_ai import VercelAIAdapter as Adapter
+    from pydantic_ai.ui.ag_ui import AGUIAdapter
+    from pydantic_ai.ui.vercel_ai import VercelAIAdapter
+
+    adapter: Any = AGUIAdapter if ui == "agui" else VercelAIAdapter
 
     async def endpoint(request: Request) -> Response:
-        response: Response = await Adapter.dispatch_request(request, agent=agent, **options)
+        response: Response = await adapter.dispatch_request(request, agent=agent, **options)
         return response
 
     return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
