@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from agentsim.check import _bounds, _event_rules, _history_rules
+from agentsim.check import _bounds, _event_rules, _history_rules, _output_rules
 from agentsim.check._trace import INVARIANTS, StreamLog, Trace, Violation
 from agentsim.core._events import event_to_dict
 from agentsim.loop._features import parse_features
@@ -27,7 +27,12 @@ __all__ = [
     "check_trace",
 ]
 
-_REGISTERED = (_event_rules, _bounds, _history_rules)  # imported for their registrations
+_REGISTERED = (
+    _event_rules,
+    _bounds,
+    _history_rules,
+    _output_rules,
+)  # imported for their registrations
 
 
 def _id_order(name: str) -> tuple[str, int]:

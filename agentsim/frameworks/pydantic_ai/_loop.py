@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from agentsim.adapters._live import AdapterRun, Producer, input_text
 from agentsim.adapters._loops import AdapterLoop, asgi_loop
@@ -42,7 +42,10 @@ __all__ = ["DEFAULT_FEATURES", "PydanticAiLoop", "pydantic_ai_loop"]
 # - tools, parallel_tools: a response's calls all run (``_agent_graph.process_tool_calls``), each
 #   answered in the next request; a tool's ModelRetry / bad arguments answer the call as an error
 #   (``outcome='retried'``) and the run goes on, up to the tool's retry budget.
-# - reasoning: ``ThinkingPart``s are streamed and kept in the history sent back.
+# - reasoning (Anthropic models only): ``ThinkingPart``s are streamed, and sent back (with their
+#   signatures) only where the API has a place for them: ``models/anthropic`` does; on Chat
+#   Completions a thinking-only response is not sent back at all (found by fuzzing, see
+#   docs/frameworks.md), so for the OpenAI models ``reasoning`` is not claimed.
 # - provider_errors: a model API error ends the run with an exception (``ModelAPIError``).
 # - cancellation, consumer_drop: cancelling the run's task stops it at once.
 # Not claimed: ``retries`` (HTTP retries are the SDK's own, with its own backoff, not agentsim's
@@ -50,14 +53,7 @@ __all__ = ["DEFAULT_FEATURES", "PydanticAiLoop", "pydantic_ai_loop"]
 # passes one), ``max_steps`` (pydantic-ai's bound is ``UsageLimits.request_limit``), hooks,
 # guardrails, limits (agentsim's scenario limits are not pydantic-ai's ``UsageLimits``) and
 # ``concurrent_tools`` (pydantic-ai's own parallel mode, not ``LoopOptions.concurrent_tools``).
-DEFAULT_FEATURES = (
-    "tools",
-    "parallel_tools",
-    "reasoning",
-    "provider_errors",
-    "cancellation",
-    "consumer_drop",
-)
+DEFAULT_FEATURES = ("tools", "parallel_tools", "provider_errors", "cancellation", "consumer_drop")
 _UIS = ("agui", "vercel")
 _APIS = {
     "OpenAIChatModel": "openai-chat",
@@ -232,7 +228,7 @@ def pydantic_ai_loop(
     deps: Any = None,
     ui: str | None = None,
     api: str | None = None,
-    features: Iterable[str] | None = DEFAULT_FEATURES,
+    features: Iterable[str] | Literal["default"] | None = "default",
     base_urls: Iterable[str] = (),
     run_options: Mapping[str, Any] | None = None,
 ) -> AdapterLoop:
@@ -243,7 +239,8 @@ def pydantic_ai_loop(
     pydantic-ai's AG-UI (``"agui"``) or Vercel AI (``"vercel"``) adapter and checks the SSE it
     sends. The agent's provider calls (to the official API hosts and `base_urls`) are answered
     from the run's provider; `api` is the API its model speaks (default: from the model).
-    `features` are pydantic-ai's semantics (`DEFAULT_FEATURES`); None judges it on everything.
+    `features` are pydantic-ai's semantics (`DEFAULT_FEATURES`, plus ``reasoning`` for an
+    Anthropic model); None judges it on everything.
     """
     try:
         from pydantic_ai import Agent
@@ -263,6 +260,8 @@ def pydantic_ai_loop(
         raise InputError(f"pydantic_ai_loop: run_options may not set {', '.join(sorted(bad))}")
     options["deps"] = deps
     chosen = api if api is not None else _api_of(agent)
+    if features == "default":
+        features = (*DEFAULT_FEATURES, "reasoning") if chosen == "anthropic" else DEFAULT_FEATURES
     what = f"pydantic-ai {getattr(agent, 'name', None) or 'agent'}"
     if ui is not None:
         from agentsim.frameworks.pydantic_ai._ui import ui_app, ui_body

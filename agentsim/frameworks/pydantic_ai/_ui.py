@@ -18,13 +18,12 @@ __all__ = ["ui_app", "ui_body"]
 
 
 def ui_app(agent: Any, ui: str, options: Mapping[str, Any]) -> Any:
+    from pydantic_ai.ui.ag_ui import AGUIAdapter
+    from pydantic_ai.ui.vercel_ai import VercelAIAdapter
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
-
-    from pydantic_ai.ui.ag_ui import AGUIAdapter
-    from pydantic_ai.ui.vercel_ai import VercelAIAdapter
 
     adapter: Any = AGUIAdapter if ui == "agui" else VercelAIAdapter
 
