@@ -1,4 +1,4 @@
-"""The structured-output invariants O1-O3 (seed 004's ``OutputReady``; pydantic-ai's output retries).
+"""Structured-output invariants O1-O3 (seed 004's ``OutputReady``, pydantic-ai's output retries).
 
 A loop that validates its final output (pydantic-ai's ``output_type`` / output validators with
 ``retries={'output': N}``) says so with two events: ``output_retry`` when validation rejected the

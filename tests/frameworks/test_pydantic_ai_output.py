@@ -40,7 +40,8 @@ def test_the_retried_structured_run_passes_and_says_what_happened(trace: Trace) 
     assert [(r.step, r.attempt, r.limit, r.call_id) for r in retries] == [(2, 1, 2, "c2")]
     assert "valid integer" in retries[0].error
     ready = trace.events[-2]
-    assert isinstance(ready, OutputReady) and ready.output == '{"city":"Paris","celsius":21}'
+    assert isinstance(ready, OutputReady)
+    assert ready.output == '{"city":"Paris","celsius":21}'
     assert check_trace(trace, only=O_IDS) == []
 
 
