@@ -9,9 +9,10 @@ neither (the reference loop) is not judged by these; one that does is judged on 
   failure or cancellation, never followed by more content); and a completed run that retried its
   output ends with an ``output_ready`` (it did get a valid output).
 - O2: every ``output_retry`` is followed by a retry: the run goes on to the next step (unless it
-  fails or is cancelled first), and, when the history is known, the model is told the error: a
-  message after the rejected response (the output call's result, or the next user turn) contains
-  the retry's error text (as is, or JSON-escaped as an API sends it).
+  fails or is cancelled first), and, when the history is known and that step's request was sent
+  (the provider saw at least that many requests), the model is told the error: a message after
+  the rejected response (the output call's result, or the next user turn) contains the retry's
+  error text (as is, or JSON-escaped as an API sends it).
 - O3: the retries are numbered 1, 2, ... in order, within their budget (``attempt <= limit``).
 """
 
@@ -74,11 +75,19 @@ def _o2(trace: Trace) -> list[Violation]:
             return [
                 Violation("O2", i, f"a new step after the output retry of step {event.step}", seen)
             ]
-        if step is not None and trace.history is not None:
+        if step is not None and trace.history is not None and _asked(trace, step.step, ended):
             found = _told(trace, event)
             if found is not None:
                 return [Violation("O2", i, found, "no message carrying it")]
     return []
+
+
+def _asked(trace: Trace, step: int, ended: object) -> bool:
+    """Was step `step`'s request sent? (A run cancelled, dropped or stopped by a limit between
+    the retry and its request never told the model anything, and is not judged on it.)"""
+    if trace.requests is not None:
+        return len(trace.requests) >= step
+    return isinstance(ended, RunCompleted)
 
 
 def _told(trace: Trace, retry: OutputRetry) -> str | None:
