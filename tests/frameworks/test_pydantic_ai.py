@@ -103,7 +103,9 @@ def test_a_provider_error_fails_the_run_after_the_sdks_own_retries() -> None:
 def test_usage_limits_fail_the_run_as_usage_limit() -> None:
     from pydantic_ai.usage import UsageLimits
 
-    loop = pydantic_ai_loop(text_agent(), run_options={"usage_limits": UsageLimits(request_limit=1)})
+    loop = pydantic_ai_loop(
+        text_agent(), run_options={"usage_limits": UsageLimits(request_limit=1)}
+    )
     result = _run(TOOL_THEN_TEXT, loop)
     assert isinstance(result.outcome, RunFailed), result.report()
     assert result.outcome.kind == "usage_limit"
