@@ -22,9 +22,9 @@ from agentsim import (
     ToolExecuted,
 )
 from agentsim.adapters import offered_tool_names
+from agentsim.frameworks import pydantic_ai_loop
 from agentsim.fuzz._properties import run_guarded
 from agentsim.fuzz._search import search
-from agentsim.frameworks import pydantic_ai_loop
 
 from ._pydantic_ai_agents import (
     RETRIED_OUTPUT,
