@@ -33,13 +33,39 @@ def _rate(loop: Any, examples: int) -> float:
 # -- pydantic-ai ------------------------------------------------------------------------------
 
 
+def _pydantic_ai(name: str) -> Callable[[], Any]:
+    """The spec's agent with two tools (`examples/frameworks/pydantic_ai_spec.py`), by name."""
+
+    def build() -> Any:
+        import importlib.util
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parents[1] / "examples/frameworks/pydantic_ai_spec.py"
+        spec = importlib.util.spec_from_file_location("pydantic_ai_spec", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, name)
+
+    return build
+
+
+PYDANTIC_AI: list[Case] = [
+    ("pydantic-ai events", _pydantic_ai("loop")),
+    ("pydantic-ai structured", _pydantic_ai("structured")),
+    ("pydantic-ai AG-UI", _pydantic_ai("agui")),
+    ("pydantic-ai Vercel", _pydantic_ai("vercel")),
+]
+
+
 # -- openai-agents ----------------------------------------------------------------------------
 
 
 # -- LangGraph --------------------------------------------------------------------------------
 
 
-CASES: list[Case] = []
+CASES: list[Case] = [*PYDANTIC_AI]
 
 
 def main() -> None:
