@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic_ai import Agent, RunContext
 
 from agentsim import (
     InputError,
@@ -30,6 +31,7 @@ from ._pydantic_ai_agents import (
     TEXT,
     TOOL_THEN_TEXT,
     anthropic_model,
+    chat_model,
     responses_model,
     structured_agent,
     text_agent,
@@ -161,3 +163,17 @@ def test_a_short_fuzz_of_the_two_tool_agent_finds_only_the_known_findings() -> N
     found = search("run", lambda: TEXT, examples=6, seed=3, shrink=False)
     if found.failure is not None:
         assert set(found.failure.ids) <= {"EV5", "H3"}, found.failure.lines()
+
+
+def test_deps_reach_the_agents_tools() -> None:
+    agent = Agent(chat_model(), deps_type=str)
+
+    @agent.tool
+    def get_weather(ctx: RunContext[str], city: str) -> str:
+        """The weather, in the unit the deps name."""
+        return f"{city}: 21 {ctx.deps}"
+
+    result = _run(TOOL_THEN_TEXT, pydantic_ai_loop(agent, deps="°C"))
+    assert result.violations == (), result.report()
+    executed = [e for e in result.events if isinstance(e, ToolExecuted)]
+    assert [e.output for e in executed] == ["Paris: 21 °C"]
