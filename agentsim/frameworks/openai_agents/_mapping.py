@@ -10,7 +10,9 @@ Three sources, in the order they happen on the run's task (one queue keeps that 
   (``step_finished``, after its tools ran: tools are inside their step, as in the reference loop).
 - **Raw response events** (``RawResponsesStreamEvent``: the Responses API's stream events, which
   the SDK also makes from Chat Completions chunks, `agents/models/chatcmpl_stream_handler.py`):
-  text and reasoning-summary deltas, a function call's start (``response.output_item.added``), its
+  text and reasoning-summary deltas (calls are told apart by ``output_index``: the Chat
+  Completions model gives every item the same ``item_id``, ``FAKE_RESPONSES_ID``), a function
+  call's start (``response.output_item.added``), its
   argument deltas and its end (``response.output_item.done``), the response's end
   (``response.completed``, whose usage is the step's).
 - **Run items** (``RunItemStreamEvent``): ``tool_output`` is a tool's result (``tool_executed``,
@@ -67,7 +69,7 @@ class Mapper:
         self.step_text: list[str] = []
         self.text: list[str] = []
         self.thinking: list[str] = []
-        self.items: dict[str, str] = {}  # response item id -> call id
+        self.items: dict[int, str] = {}  # the response's output index -> call id
         self.names: dict[str, str] = {}  # call id -> tool name
         self.started: list[str] = []
         self.completed_at: dict[str, float] = {}
@@ -100,6 +102,7 @@ class Mapper:
         self.step += 1
         self.open, self.answered, self.attempt = True, False, 1
         self.step_text, self.usage, self.finish = [], Usage(), "stop"
+        self.items = {}
         out.append(StepStarted(0, 0.0, "", self.step))
         return out
 
@@ -161,13 +164,14 @@ class Mapper:
             out.append(ThinkingDelta(0, 0.0, "", data.delta))
         elif kind == "response.output_item.added" and _is_call(data.item):
             call_id = data.item.call_id
-            self.items[str(data.item.id)] = call_id
+            self.items[data.output_index] = call_id
             self.names[call_id] = data.item.name
             self.started.append(call_id)
             out += self._enter("act")
             out.append(ToolCallStarted(0, 0.0, "", call_id, data.item.name))
         elif kind == "response.function_call_arguments.delta":
-            call_id = self.items.get(str(data.item_id))
+            # by output index: the Chat Completions model gives all items one fake item_id
+            call_id = self.items.get(data.output_index)
             if call_id is not None and data.delta:
                 out += self._enter("act")
                 out.append(ToolCallDelta(0, 0.0, "", call_id, data.delta))

@@ -31,7 +31,9 @@ from agentsim.core._events import (
     RunCompleted,
     RunFailed,
     RunStarted,
+    ToolExecuted,
 )
+from agentsim.core._history import Message, ToolResultMessage
 from agentsim.frameworks.openai_agents._mapping import Mapper
 from agentsim.frameworks.openai_agents._semantics import failure_kind
 from agentsim.loop._protocol import ProviderRequest
@@ -39,6 +41,7 @@ from agentsim.loop._protocol import ProviderRequest
 __all__ = ["AgentsProducer", "AgentsRun"]
 
 _REQUEST = "request"
+_UNSENT = "no result: the run ended"  # the adapters' result for a call the code never answered
 
 
 class _Seen(list[tuple[ProviderRequest, list[Chunk]]]):
@@ -127,6 +130,22 @@ class AgentsRun(AdapterRun):
             await self.producer.stop()
             context.run(self.interception.stop)
 
+    @property
+    def history(self) -> tuple[Message, ...]:
+        """The adapters' history (what the SDK sent, then its last response), with the tools
+        that ran after the last request answered by their real output: the SDK runs a turn's
+        tools before it finds the next turn is one too many (``MaxTurnsExceeded``) or a guardrail
+        trips, so their results exist in the run (``result.new_items``) but were never sent."""
+        ran = {e.call_id: e for e in self.events if isinstance(e, ToolExecuted)}
+        out: list[Message] = []
+        for message in super().history:
+            if isinstance(message, ToolResultMessage) and message.is_error:
+                done = ran.get(message.call_id)
+                if done is not None and message.content.startswith(_UNSENT):
+                    message = ToolResultMessage(message.call_id, done.output or "", not done.ok)
+            out.append(message)
+        return tuple(out)
+
     def _deliver(self, payloads: list[Any], now: float) -> list[AgentEvent]:
         out: list[AgentEvent] = []
         for payload in payloads:
@@ -141,6 +160,11 @@ class AgentsRun(AdapterRun):
 
     def _ending(self, mapper: Mapper) -> list[Any]:
         error = self.producer.error
+        # A run that failed while a response streamed keeps nothing of it (the SDK raises out
+        # of the turn, so the response never becomes run items): its history then has what
+        # the events showed of it, as for a client that left mid-response.
+        if error is not None and mapper.open and not mapper.answered:
+            self.disconnected = True
         if error is None:
             output = getattr(self.producer.result, "final_output", None)
             return mapper.completed(output if isinstance(output, str) else None)
