@@ -78,7 +78,10 @@ def test_tools_and_a_handoff_run_on_both_models_with_no_key_and_no_wiring(api: s
     assert isinstance(result.outcome, RunCompleted)
     assert result.outcome.output == "Your balance is 3."
     ran = [(e.name, e.output) for e in result.trace.events if isinstance(e, ToolExecuted)]
-    assert ran == [("lookup", "found: balance"), ("transfer_to_billing", '{"assistant": "billing"}')]
+    assert ran == [
+        ("lookup", "found: balance"),
+        ("transfer_to_billing", '{"assistant": "billing"}'),
+    ]
     assert "OPENAI_API_KEY" not in os.environ  # the placeholder key never reaches the env
     # the billing agent answered: its request offered only its own tool
     assert [s.name for s in loop.last_run.interception.requests[-1][0].tools] == ["lookup"]
@@ -88,8 +91,10 @@ def test_the_default_features_are_the_sdks_and_tracing_is_off() -> None:
     given = RunConfig(workflow_name="mine")
     loop = openai_agents_loop(AGENT, run_config=given)
     assert loop.features == OPENAI_AGENTS_FEATURES
-    assert "retries" not in loop.features and "deadline" not in loop.features
-    assert loop.run_config.tracing_disabled and not given.tracing_disabled  # a copy
+    assert "retries" not in loop.features
+    assert "deadline" not in loop.features
+    assert loop.run_config.tracing_disabled
+    assert not given.tracing_disabled
     assert loop.run_config.workflow_name == "mine"
     assert openai_agents_loop(AGENT, tracing=True).run_config.tracing_disabled is False
     assert openai_agents_loop(AGENT, features=["tools"]).features == {"tools"}
@@ -99,7 +104,8 @@ def test_the_default_features_are_the_sdks_and_tracing_is_off() -> None:
 def test_max_turns_is_max_steps_and_the_tools_of_the_last_turn_keep_their_output() -> None:
     data = {**HANDOFF, "options": {"max_steps": 1}}
     result = run_guarded(data, loop=lambda: openai_agents_loop(AGENT))
-    assert isinstance(result.outcome, RunFailed) and result.outcome.kind == "max_steps"
+    assert isinstance(result.outcome, RunFailed)
+    assert result.outcome.kind == "max_steps"
     assert result.violations == (), result.report()
     assert result.history[-1].content == "found: balance"  # type: ignore[union-attr]
 
@@ -141,14 +147,14 @@ def test_bad_options_are_input_errors() -> None:
     from agents import OpenAIChatCompletionsModel
     from openai import AsyncOpenAI
 
-    with pytest.raises(InputError, match="expected an agents.Agent"):
+    with pytest.raises(InputError, match=r"expected an agents\.Agent"):
         openai_agents_loop(object())
     with pytest.raises(InputError, match="api must be one of"):
         openai_agents_loop(AGENT, api="anthropic")
     with pytest.raises(InputError, match="run_config must be"):
         openai_agents_loop(AGENT, run_config={"model": "x"})
     with pytest.raises(InputError, match="tracing must be"):
-        openai_agents_loop(AGENT, tracing="yes")  # type: ignore[arg-type]
+        openai_agents_loop(AGENT, tracing="yes")
     with pytest.raises(InputError, match="unknown feature"):
         openai_agents_loop(AGENT, features=["telepathy"])
     model = OpenAIChatCompletionsModel("gpt-4o", AsyncOpenAI(api_key="k"))

@@ -50,7 +50,9 @@ from agentsim.core._usage import Usage
 
 __all__ = ["Mapper"]
 
-_TEXT = ("response.output_text.delta", "response.refusal.delta")
+# Refusal deltas are not output text (the SDK makes one up for a ``content_filter`` finish and
+# then raises ModelRefusalError); agentsim has no refusal event, so they are not shown.
+_TEXT = ("response.output_text.delta",)
 _THINKING = ("response.reasoning_summary_text.delta", "response.reasoning_text.delta")
 
 

@@ -13,6 +13,9 @@ the ``openai`` client's `_base_client.py` for retries). Declared (`OPENAI_AGENTS
   agentsim's rule 3.
 - ``parallel_tools``: several calls of one response run concurrently (``asyncio.create_task`` in
   tool_execution.py) and their outputs are emitted and sent back in call order.
+- A ``content_filter`` finish without output becomes a refusal the SDK raises as
+  ``ModelRefusalError`` (kind ``provider``); the refusal text the SDK makes up is not output
+  text, so no ``text_delta`` carries it (`_mapping`).
 - ``provider_errors``: an ``openai.APIError`` (status, connection, a stream that breaks) propagates
   out of ``stream_events()``; it ends the run (``provider``).
 - ``max_steps``: ``max_turns`` (a turn is one model call, run.py's loop) is the run's
@@ -58,6 +61,10 @@ _KINDS: dict[str, FailureKind] = {
     "ToolInputGuardrailTripwireTriggered": "guardrail",
     "ToolOutputGuardrailTripwireTriggered": "guardrail",
     "ModelBehaviorError": "provider",
+    # The provider's content filter withheld the response (chatcmpl_stream_handler.py makes a
+    # refusal of a ``content_filter`` finish, run_internal raises it): the provider's doing.
+    "ModelRefusalError": "provider",
+    "ModelTimeoutError": "timeout",
 }
 
 
