@@ -36,10 +36,26 @@ def _rate(loop: Any, examples: int) -> float:
 # -- openai-agents ----------------------------------------------------------------------------
 
 
+def _openai_agents(name: str) -> Any:
+    """The example spec's agent (two tools and a handoff): `loop` (Responses) or `chat`."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "frameworks"))
+    return getattr(importlib.import_module("openai_agents_spec"), name)
+
+
+OPENAI_AGENTS: list[Case] = [
+    ("openai-agents responses", lambda: _openai_agents("loop")),
+    ("openai-agents chat", lambda: _openai_agents("chat")),
+]
+
+
 # -- LangGraph --------------------------------------------------------------------------------
 
 
-CASES: list[Case] = []
+CASES: list[Case] = [*OPENAI_AGENTS]
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ harness on both of the SDK's OpenAI models, with no client wiring and no API key
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ pytest.importorskip("agents")
 from agents import Agent, RunConfig, RunHooks, function_tool
 from agents.models import _openai_shared
 
-from agentsim import RunCancelled, RunCompleted, RunFailed, ToolExecuted
+from agentsim import RunCancelled, RunCompleted, RunFailed, ToolExecuted, run_scenario
 from agentsim.core._errors import InputError
 from agentsim.frameworks import openai_agents_loop
 from agentsim.frameworks.openai_agents import OPENAI_AGENTS_FEATURES
@@ -161,3 +162,16 @@ def test_bad_options_are_input_errors() -> None:
     with pytest.raises(InputError, match="speaks openai-chat"):
         openai_agents_loop(AGENT.clone(model=model), api="openai-responses")
     assert openai_agents_loop(AGENT.clone(model=model)).api == "openai-chat"
+
+
+REPRODUCERS = Path(__file__).resolve().parents[2] / "examples" / "frameworks" / "reproducers"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(REPRODUCERS.glob("openai_agents_*.yaml")), ids=lambda p: p.stem
+)
+def test_the_fixed_false_positives_stay_fixed(path: Path) -> None:
+    """Each break fuzzing found was agentsim mis-modelling the SDK (docs/frameworks.md)."""
+    api = "openai-chat" if "_chat_" in path.name else "openai-responses"
+    result = run_scenario(path, loop=openai_agents_loop(AGENT, api=api))
+    assert result.passed, result.report()
