@@ -33,6 +33,10 @@ __all__ = [
     "RunStarted",
     "StepFinished",
     "StepStarted",
+    "SubRunFinished",
+    "SubRunMode",
+    "SubRunOutcome",
+    "SubRunStarted",
     "TerminalEvent",
     "TextDelta",
     "ThinkingDelta",
@@ -220,6 +224,41 @@ class RetryScheduled:
     error_message: str
 
 
+SubRunMode = Literal["call", "handoff"]
+SubRunOutcome = Literal["completed", "failed", "cancelled"]
+
+
+@dataclass(slots=True)
+class SubRunStarted:
+    """A nested run began (seed 000's ``subagent_started``): an agent answering a tool call
+    (`mode` ``call``: the call's result is the sub-run's answer) or one a handoff call passed the
+    run to (``handoff``: it carries on the run's own steps). `sub_run_id` is unique across the
+    run's tree; `parent_call_id` is the call it belongs to; `agent` names what runs."""
+
+    type: ClassVar[str] = "sub_run_started"
+    seq: int
+    t: float
+    run_id: str
+    sub_run_id: str
+    parent_call_id: str
+    agent: str
+    mode: SubRunMode
+
+
+@dataclass(slots=True)
+class SubRunFinished:
+    """A nested run ended (``subagent_completed`` / ``subagent_failed``): its `outcome` and, when
+    completed, its `output` (else the error or cancellation text)."""
+
+    type: ClassVar[str] = "sub_run_finished"
+    seq: int
+    t: float
+    run_id: str
+    sub_run_id: str
+    outcome: SubRunOutcome
+    output: str
+
+
 @dataclass(slots=True)
 class RunCompleted:
     type: ClassVar[str] = "run_completed"
@@ -270,6 +309,8 @@ AgentEvent = (
     | RetryScheduled
     | ContextInfo
     | ContextCompressed
+    | SubRunStarted
+    | SubRunFinished
     | RunCompleted
     | RunFailed
     | RunCancelled
@@ -294,6 +335,8 @@ EVENTS: RecordFamily[AgentEvent] = RecordFamily(
         RetryScheduled,
         ContextInfo,
         ContextCompressed,
+        SubRunStarted,
+        SubRunFinished,
         RunCompleted,
         RunFailed,
         RunCancelled,

@@ -15,7 +15,15 @@ pytest.importorskip("agents")
 from agents import Agent, RunConfig, RunHooks, function_tool
 from agents.models import _openai_shared
 
-from agentsim import RunCancelled, RunCompleted, RunFailed, ToolExecuted, run_scenario
+from agentsim import (
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    SubRunFinished,
+    SubRunStarted,
+    ToolExecuted,
+    run_scenario,
+)
 from agentsim.core._errors import InputError
 from agentsim.frameworks import openai_agents_loop
 from agentsim.frameworks.openai_agents import OPENAI_AGENTS_FEATURES
@@ -83,6 +91,10 @@ def test_tools_and_a_handoff_run_on_both_models_with_no_key_and_no_wiring(api: s
         ("lookup", "found: balance"),
         ("transfer_to_billing", '{"assistant": "billing"}'),
     ]
+    subs = [e for e in result.trace.events if isinstance(e, SubRunStarted | SubRunFinished)]
+    assert [type(e).__name__ for e in subs] == ["SubRunStarted", "SubRunFinished"]
+    assert (subs[0].parent_call_id, subs[0].agent, subs[0].mode) == ("c2", "billing", "handoff")
+    assert (subs[1].outcome, subs[1].output) == ("completed", "Your balance is 3.")
     assert "OPENAI_API_KEY" not in os.environ  # the placeholder key never reaches the env
     # the billing agent answered: its request offered only its own tool
     assert [s.name for s in loop.last_run.interception.requests[-1][0].tools] == ["lookup"]
@@ -122,6 +134,23 @@ def test_a_cancel_while_a_tool_runs_cancels_the_sdk_run_at_once() -> None:
     assert isinstance(result.outcome, RunCancelled)
     assert result.outcome.t == 5
     assert result.outcome.pending_tool_calls == ("c1",)
+    assert result.violations == (), result.report()
+
+
+def test_a_cancel_after_a_handoff_ends_the_sub_run_first() -> None:
+    data = {
+        **HANDOFF,
+        "requests": [
+            HANDOFF["requests"][1],
+            {"chunks": [{"text": "Checking", "delay": 1}, {"text": " more", "delay": 9}]},
+        ],
+        "cancel": {"at_time": 5},
+    }
+    result = run_guarded(data, loop=lambda: openai_agents_loop(AGENT))
+    assert isinstance(result.outcome, RunCancelled)
+    end = result.trace.events[-2]
+    assert isinstance(end, SubRunFinished)
+    assert end.outcome == "cancelled"
     assert result.violations == (), result.report()
 
 

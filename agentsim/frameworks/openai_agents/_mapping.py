@@ -39,6 +39,9 @@ from agentsim.core._events import (
     RunFailed,
     StepFinished,
     StepStarted,
+    SubRunFinished,
+    SubRunOutcome,
+    SubRunStarted,
     TextDelta,
     ThinkingDelta,
     ToolCallCompleted,
@@ -59,7 +62,10 @@ _THINKING = ("response.reasoning_summary_text.delta", "response.reasoning_text.d
 class Mapper:
     """Turns one run's requests, stream events and ending into agentsim event payloads."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.sub_runs: list[str] = []  # the open handoff sub-runs, innermost last
+        self.sub_count = 0
         self.step = 0
         self.open = False  # a step is open
         self.answered = False  # the open step's latest attempt completed its response
@@ -126,18 +132,26 @@ class Mapper:
         out: list[Any] = []
         if self.open:
             out.append(self._step_finished())
-        out += self._enter("summarize")
         text = "".join(self.step_text) if output is None else output
+        out += self.end_sub_runs("completed", text)
+        out += self._enter("summarize")
         out.append(RunCompleted(0, 0.0, "", text, self.total, self.step))
         return out
 
     def failed(self, kind: FailureKind, message: str) -> list[Any]:
         pending = tuple(c for c in self.started if c not in self.executed)
         return [
+            *self.end_sub_runs("failed", message),
             RunFailed(
                 0, 0.0, "", kind, message, "".join(self.text), "".join(self.thinking), pending
-            )
+            ),
         ]
+
+    def end_sub_runs(self, outcome: SubRunOutcome, output: str) -> list[Any]:
+        """The open handoff sub-runs end with the run, innermost first."""
+        out = [SubRunFinished(0, 0.0, "", sub, outcome, output) for sub in self.sub_runs[::-1]]
+        self.sub_runs.clear()
+        return out
 
     # -- details ----------------------------------------------------------------------------------
 
@@ -190,8 +204,8 @@ class Mapper:
                 self.finish = "length"
         return out
 
-    def _item(self, name: str, item: Any, now: float) -> list[AgentEvent]:
-        if name not in ("tool_output", "handoff_occured"):
+    def _item(self, name_: str, item: Any, now: float) -> list[AgentEvent]:
+        if name_ not in ("tool_output", "handoff_occured"):
             return []
         raw = item.raw_item
         call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
@@ -206,6 +220,13 @@ class Mapper:
         out: list[Any] = self._enter("act")
         name = self.names[call_id]
         out.append(ToolExecuted(0, 0.0, "", call_id, name, True, text, None, max(0.0, now - began)))
+        target = getattr(getattr(item, "target_agent", None), "name", None)
+        if name_ == "handoff_occured" and isinstance(target, str):
+            # The new agent carries on the run: a handoff sub-run, inside the one handing off.
+            self.sub_count += 1
+            sub = f"{self.run_id}-sub{self.sub_count}"
+            self.sub_runs.append(sub)
+            out.append(SubRunStarted(0, 0.0, "", sub, call_id, target, "handoff"))
         return out
 
 

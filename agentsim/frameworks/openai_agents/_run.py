@@ -89,7 +89,7 @@ class AgentsRun(AdapterRun):
     async def _run(self) -> AsyncGenerator[AgentEvent, None]:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        mapper = Mapper()
+        mapper = Mapper(self.run_id)
         context = contextvars.copy_context()
         context.run(self.interception.start)
         cancelled = asyncio.Event()
@@ -107,6 +107,8 @@ class AgentsRun(AdapterRun):
                     self.disconnected = True
                     await self.producer.stop()
                     if self.outcome is None:
+                        for event in self._deliver(mapper.end_sub_runs("cancelled", ""), now):
+                            yield event
                         yield self._cancelled(now)
                     return
                 if item is _END:
