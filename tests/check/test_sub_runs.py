@@ -77,7 +77,11 @@ def test_a_correct_tree_passes() -> None:
 
 
 def _move(events: list[AgentEvent], what: type, sub: str, before: type, key: str) -> None:
-    i = next(k for k, e in enumerate(events) if type(e) is what and e.sub_run_id == sub)
+    i = next(
+        k
+        for k, e in enumerate(events)
+        if type(e) is what and isinstance(e, SubRunStarted | SubRunFinished) and e.sub_run_id == sub
+    )
     moved = events.pop(i)
     j = next(k for k, e in enumerate(events) if type(e) is before and key in str(e))
     events.insert(j + 1, moved)

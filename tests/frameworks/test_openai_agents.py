@@ -93,8 +93,11 @@ def test_tools_and_a_handoff_run_on_both_models_with_no_key_and_no_wiring(api: s
     ]
     subs = [e for e in result.trace.events if isinstance(e, SubRunStarted | SubRunFinished)]
     assert [type(e).__name__ for e in subs] == ["SubRunStarted", "SubRunFinished"]
-    assert (subs[0].parent_call_id, subs[0].agent, subs[0].mode) == ("c2", "billing", "handoff")
-    assert (subs[1].outcome, subs[1].output) == ("completed", "Your balance is 3.")
+    began, ended = subs
+    assert isinstance(began, SubRunStarted)
+    assert isinstance(ended, SubRunFinished)
+    assert (began.parent_call_id, began.agent, began.mode) == ("c2", "billing", "handoff")
+    assert (ended.outcome, ended.output) == ("completed", "Your balance is 3.")
     assert "OPENAI_API_KEY" not in os.environ  # the placeholder key never reaches the env
     # the billing agent answered: its request offered only its own tool
     assert [s.name for s in loop.last_run.interception.requests[-1][0].tools] == ["lookup"]
@@ -141,7 +144,7 @@ def test_a_cancel_after_a_handoff_ends_the_sub_run_first() -> None:
     data = {
         **HANDOFF,
         "requests": [
-            HANDOFF["requests"][1],
+            HANDOFF["requests"][1],  # type: ignore[index]
             {"chunks": [{"text": "Checking", "delay": 1}, {"text": " more", "delay": 9}]},
         ],
         "cancel": {"at_time": 5},
