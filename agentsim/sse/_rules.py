@@ -12,7 +12,10 @@ follows a terminal is one problem, not many).
   ``unclosed`` (RUN_FINISHED with messages, reasoning, tool calls or steps open), ``reused-id``
   (message, reasoning and tool-call ids are never started twice), ``empty-delta``,
   ``args-not-json`` (a call's arguments at TOOL_CALL_END; no arguments at all counts as ``{}``),
-  ``result-unknown-call`` (TOOL_CALL_RESULT only after the TOOL_CALL_END of its call).
+  ``result-unknown-call`` (TOOL_CALL_RESULT only after the TOOL_CALL_END of its call);
+  sub-runs: ``subagent-parent`` (a SUBAGENT_STARTED's ``parentToolCallId`` is a call already
+  started), SUBAGENT_STARTED / FINISHED / ERROR keep ``already-open``, ``reused-id``,
+  ``not-open`` and ``unclosed`` (a subagent still open at RUN_FINISHED) like the other spans.
 - vercel: ``not-open`` (``*-delta`` / ``*-end`` need their ``*-start`` id), ``already-open``,
   ``tool-input-unknown`` (``tool-input-delta`` needs ``tool-input-start``),
   ``tool-output-unknown`` (output for a tool call never announced), ``unclosed`` (text or
@@ -69,8 +72,14 @@ class _AGUIRules:
             "reasoning": {},
             "tool call": {},
             "step": {},
+            "subagent": {},
         }
-        self.seen: dict[str, set[str]] = {"message": set(), "reasoning": set(), "tool call": set()}
+        self.seen: dict[str, set[str]] = {
+            "message": set(),
+            "reasoning": set(),
+            "tool call": set(),
+            "subagent": set(),
+        }
         self.args: dict[str, list[str]] = {}
         self.ended: set[str] = set()
         self.started = False
@@ -124,7 +133,8 @@ class _AGUIRules:
             self.flag(
                 "unclosed",
                 i,
-                "every message, reasoning span, tool call and step closed before RUN_FINISHED",
+                "every message, reasoning span, tool call, step and subagent closed before "
+                "RUN_FINISHED",
                 "open: " + ", ".join(still),
             )
 
@@ -165,6 +175,13 @@ class _AGUIRules:
                 text = "".join(self.args[call])
                 if not args_are_json(text):
                     self.flag("args-not-json", i, f"valid JSON arguments for {call!r}", repr(text))
+        elif kind == "SUBAGENT_STARTED":
+            parent = body.get("parentToolCallId")
+            if isinstance(parent, str) and parent not in self.seen["tool call"]:
+                self.flag("subagent-parent", i, "a parentToolCallId already started", repr(parent))
+            self.start("subagent", body["subagentRunId"], i, kind)
+        elif kind in ("SUBAGENT_FINISHED", "SUBAGENT_ERROR"):
+            self.require_open("subagent", body["subagentRunId"], i, kind, close=True)
         elif kind == "TOOL_CALL_RESULT":
             call = body["toolCallId"]
             if call not in self.ended:
