@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -53,6 +53,8 @@ from agentsim.core._events import (
     StepFinished,
     StepStarted,
     SubRunFinished,
+    SubRunMode,
+    SubRunOutcome,
     SubRunStarted,
     TextDelta,
     ThinkingDelta,
@@ -407,11 +409,11 @@ def decode_agui(frames: Sequence[Frame]) -> Decoded:
 
 
 def _decode_sub_run(
-    kind: str, body: dict[str, Any], meta: dict[str, Any], t: float, run_id: str
+    kind: str, body: Mapping[str, Any], meta: Mapping[str, Any], t: float, run_id: str
 ) -> AgentEvent:
     sub = body["subagentRunId"]
     if kind == "SUBAGENT_STARTED":
-        mode = "handoff" if meta.get("mode") == "handoff" else "call"
+        mode: SubRunMode = "handoff" if meta.get("mode") == "handoff" else "call"
         parent = body.get("parentToolCallId")
         return SubRunStarted(
             0, t, run_id, sub, parent if isinstance(parent, str) else "", body["name"], mode
@@ -420,7 +422,7 @@ def _decode_sub_run(
         return SubRunFinished(0, t, run_id, sub, "failed", body["message"])
     result = body.get("result")
     text = result if isinstance(result, str) else "" if result is None else json.dumps(result)
-    outcome = "cancelled" if meta.get("outcome") == "cancelled" else "completed"
+    outcome: SubRunOutcome = "cancelled" if meta.get("outcome") == "cancelled" else "completed"
     return SubRunFinished(0, t, run_id, sub, outcome, text)
 
 
