@@ -22,7 +22,8 @@ follows a terminal is one problem, not many).
   reasoning open at ``finish-step`` / ``finish``), ``abort-and-finish`` (cancellation is ``abort``
   without ``finish``), ``after-terminal``, ``after-done``, ``done`` (the stream ends with
   ``[DONE]``).
-- phase, chat: ``after-terminal`` (nothing after ``done`` / ``error``).
+- phase, chat: ``after-terminal`` (nothing after ``done`` / ``error``); phase's sub-runs:
+  ``subagent-unknown``, ``reused-id``, ``unclosed`` (`_subagent_rules`).
 """
 
 from __future__ import annotations
@@ -284,9 +285,14 @@ def vercel_rules(frames: Sequence[Frame]) -> list[Violation]:
 def terminal_rules(
     dialect: str, terminals: frozenset[str]
 ) -> Callable[[Sequence[Frame]], list[Violation]]:
-    """S2 for the seed dialects: nothing after the frame that ends the run."""
+    """S2 for the seed dialects: nothing after the frame that ends the run; for phase, the
+    ``subagent_*`` frames pair up."""
 
     def rules(frames: Sequence[Frame]) -> list[Violation]:
+        out = _subagent_rules(dialect, frames) if dialect == "phase" else []
+        return out + _after_terminal(frames)
+
+    def _after_terminal(frames: Sequence[Frame]) -> list[Violation]:
         for position, frame in enumerate(frames[:-1]):
             if frame.kind in terminals:
                 nxt = frames[position + 1]
@@ -301,3 +307,43 @@ def terminal_rules(
         return []
 
     return rules
+
+
+def _subagent_rules(dialect: str, frames: Sequence[Frame]) -> list[Violation]:
+    """``subagent-unknown`` (a ``subagent_completed`` / ``subagent_failed`` for a subagent not
+    running), ``reused-id`` (a subagent id started twice), ``unclosed`` (one still running at
+    ``done``)."""
+    out: list[Violation] = []
+    running: list[str] = []
+    seen: set[str] = set()
+    for frame in frames:
+        kind, body, i = frame.kind, frame.body, frame.index
+        if kind == "subagent_started":
+            sub = body["subagent_id"]
+            if sub in seen:
+                out.append(Violation(f"S2.{dialect}.reused-id", i, "a new subagent_id", repr(sub)))
+            seen.add(sub)
+            running.append(sub)
+        elif kind in ("subagent_completed", "subagent_failed"):
+            sub = body.get("subagent_id") or (running[-1] if running else None)
+            if sub not in running:
+                out.append(
+                    Violation(
+                        f"S2.{dialect}.subagent-unknown",
+                        i,
+                        f"{kind} of a running subagent",
+                        f"{sub!r} is not running",
+                    )
+                )
+            else:
+                running.remove(sub)
+        elif kind == "done" and running:
+            out.append(
+                Violation(
+                    f"S2.{dialect}.unclosed",
+                    i,
+                    "every subagent finished before done",
+                    "running: " + ", ".join(repr(s) for s in running),
+                )
+            )
+    return out

@@ -105,3 +105,42 @@ def test_a_subagent_left_open_or_never_started_breaks_s2() -> None:
     again = [START, sub, done, sub, done, FINISH]
     rules = [v.invariant for v in dialect_rules(_frames(*again), "agui")]
     assert rules == ["S2.agui.reused-id"]
+
+
+@pytest.mark.parametrize("outcome", ["completed", "failed", "cancelled"])
+def test_sub_runs_round_trip_in_the_phase_dialect(outcome: str) -> None:
+    events = _trace(outcome)
+    transcript = encode_dialect(events, "phase")
+    kinds = [json.loads(sse.data)["type"] for sse in decode_sse(transcript)]
+    assert kinds.count("subagent_started") == 2
+    assert ("subagent_failed" in kinds) == (outcome == "failed")
+    assert decode_dialect(transcript, "phase") == project_dialect(events, "phase")
+    assert dialect_rules(transcript, "phase") == []
+
+
+def test_seed_000s_subagent_failed_without_an_id_ends_the_innermost() -> None:
+    frames = [
+        {"type": "subagent_started", "subagent_id": "a", "role": "r", "task": "t"},
+        {"type": "subagent_started", "subagent_id": "b", "role": "r", "task": "t"},
+        {"type": "subagent_failed", "error": "boom"},
+        {"type": "subagent_completed", "subagent_id": "a", "role": "r", "task": "t", "output": "x"},
+        {"type": "done", "message_id": "m", "status": "completed", "output": ""},
+    ]
+    decoded = decode_dialect(_frames(*frames), "phase")
+    ends = [(e.sub_run_id, e.outcome) for e in decoded if isinstance(e, SubRunFinished)]
+    assert ends == [("b", "failed"), ("a", "completed")]
+    assert dialect_rules(_frames(*frames), "phase") == []
+
+
+def test_phase_subagent_frames_that_do_not_pair_break_s2() -> None:
+    start = {"type": "subagent_started", "subagent_id": "a", "role": "r", "task": "t"}
+    done = {"type": "done", "message_id": "m", "status": "completed", "output": ""}
+    end = {"type": "subagent_completed", "subagent_id": "z", "output": ""}
+    assert [v.invariant for v in dialect_rules(_frames(start, done), "phase")] == [
+        "S2.phase.unclosed"
+    ]
+    assert [v.invariant for v in dialect_rules(_frames(end, done), "phase")] == [
+        "S2.phase.subagent-unknown"
+    ]
+    twice = [start, {**end, "subagent_id": "a"}, start, {**end, "subagent_id": "a"}, done]
+    assert [v.invariant for v in dialect_rules(_frames(*twice), "phase")] == ["S2.phase.reused-id"]
