@@ -190,6 +190,10 @@ def test_bad_options_are_input_errors() -> None:
         openai_agents_loop(AGENT, tracing="yes")
     with pytest.raises(InputError, match="unknown feature"):
         openai_agents_loop(AGENT, features=["telepathy"])
+    helper = Agent(name="helper", instructions="Help.")
+    inner = BILLING.clone(tools=[helper.as_tool("ask_helper", "Ask.")])
+    with pytest.raises(InputError, match=r"agents used as tools .* not supported yet: ask_helper"):
+        openai_agents_loop(AGENT.clone(handoffs=[inner]))
     model = OpenAIChatCompletionsModel("gpt-4o", AsyncOpenAI(api_key="k"))
     with pytest.raises(InputError, match="speaks openai-chat"):
         openai_agents_loop(AGENT.clone(model=model), api="openai-responses")

@@ -20,6 +20,9 @@ Choices:
   speaks the other API it is an input error.
 - **Tracing is off** (``RunConfig.tracing_disabled``) unless ``tracing=True``: no network, nothing
   written. The user's ``run_config`` is copied, never changed.
+- **Agents as tools** (``Agent.as_tool``) are refused for now: the nested run's provider calls
+  go through the same interception and would be judged as the parent's steps. Handoffs are
+  supported (the new agent's turns are the run's own, shown as a ``handoff`` sub-run).
 - **max_turns** is the run's ``max_steps`` (see `_semantics`); ``context`` and ``hooks`` are
   passed to ``Runner.run_streamed`` as given.
 """
@@ -97,6 +100,13 @@ class OpenAIAgentsLoop:
             raise InputError(f"openai_agents_loop: api must be one of {', '.join(_APIS)}: {api!r}")
         if not isinstance(tracing, bool):
             raise InputError(f"openai_agents_loop: tracing must be True or False, got {tracing!r}")
+        nested = _agent_tools(agent)
+        if nested:
+            raise InputError(
+                "openai_agents_loop: agents used as tools (Agent.as_tool) are not supported yet: "
+                f"{', '.join(nested)}; their nested runs' provider calls would be judged as the "
+                "parent's steps (use a handoff, or a function tool that calls Runner.run)"
+            )
         self.agent, self.context, self.hooks, self._sdk = agent, context, hooks, sdk
         self.features: frozenset[Feature] | None = (
             OPENAI_AGENTS_FEATURES if features is None else parse_features(features)
@@ -171,6 +181,26 @@ class OpenAIAgentsLoop:
 
             self._offered = _probe(self)  # type: ignore[arg-type]
         return self._offered
+
+
+def _agent_tools(agent: Any) -> list[str]:
+    """The agent-as-tool tools reachable from `agent` (its tools, its handoffs' tools, ...)."""
+    found: list[str] = []
+    seen: set[int] = set()
+    todo = [agent]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for tool in getattr(current, "tools", ()) or ():
+            if getattr(tool, "_is_agent_tool", False):
+                found.append(str(getattr(tool, "name", "?")))
+        for handoff in getattr(current, "handoffs", ()) or ():
+            target = getattr(handoff, "agent", handoff)  # an Agent, or a Handoff wrapping one
+            if hasattr(target, "tools"):
+                todo.append(target)
+    return sorted(set(found))
 
 
 def _given_provider(run_config: Any, sdk: Any) -> bool:
