@@ -216,3 +216,22 @@ def test_the_reproducers_replay_as_docs_frameworks_md_says(path: Path) -> None:
         assert [v.invariant for v in result.violations] == [SDK_BREAKS[path.stem]]
     else:
         assert result.passed, result.report()
+
+
+def test_the_openai_clients_own_retries_are_shown_as_retry_scheduled() -> None:
+    from agentsim import RetryScheduled
+
+    error = {"kind": "rate_limit", "message": "slow down", "retryable": True, "status": 429}
+    data = {
+        "input": "hi",
+        "requests": [
+            {"chunks": [{"error": error}]},
+            {"chunks": [{"text": "hello"}, {"finish": "stop"}]},
+        ],
+    }
+    result = run_guarded(data, loop=lambda: openai_agents_loop(AGENT))
+    retries = [e for e in result.trace.events if isinstance(e, RetryScheduled)]
+    assert [(e.step, e.attempt) for e in retries] == [(1, 2)]
+    assert retries[0].delay > 0  # the client's own jittered backoff, in virtual time
+    assert isinstance(result.outcome, RunCompleted)
+    assert result.violations == (), result.report()

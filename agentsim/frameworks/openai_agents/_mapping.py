@@ -5,8 +5,10 @@ Three sources, in the order they happen on the run's task (one queue keeps that 
 - **A provider request** (seen by the interception as it is made): the step it belongs to starts
   then (``step_started``, before anything of the response, as the reference loop does). A request
   while the step's previous attempt never completed (an HTTP error the ``openai`` client retries by
-  itself) is a retry: ``retry_scheduled`` with the wait since the failed attempt, so requests and
-  events keep lining up for the checks. A request after a completed response closes that step
+  itself) is a retry: ``retry_scheduled`` with the wait since the failed attempt's request (the
+  client's backoff plus the error's arrival) and the error the failed response carried (``other``
+  when an HTTP error's body decoded to none), so requests and events keep lining up for the
+  checks. A request after a completed response closes that step
   (``step_finished``, after its tools ran: tools are inside their step, as in the reference loop).
 - **Raw response events** (``RawResponsesStreamEvent``: the Responses API's stream events, which
   the SDK also makes from Chat Completions chunks, `agents/models/chatcmpl_stream_handler.py`):
@@ -70,7 +72,7 @@ class Mapper:
         self.open = False  # a step is open
         self.answered = False  # the open step's latest attempt completed its response
         self.attempt = 1
-        self.failed_at = 0.0
+        self.failed_at = 0.0  # when the latest request was made
         self.phase: str | None = None
         self.usage: Usage = Usage()
         self.total = Usage()
@@ -89,6 +91,7 @@ class Mapper:
     def request(self, chunks: list[Chunk], previous: list[Chunk] | None, now: float) -> list[Any]:
         """A provider request was made (`previous`: the chunks the one before it got)."""
         out: list[Any] = []
+        since, self.failed_at = now - self.failed_at, now
         if self.open and not self.answered:
             error = next((c for c in previous or () if isinstance(c, ErrorChunk)), None)
             self.attempt += 1
@@ -99,7 +102,7 @@ class Mapper:
                     "",
                     self.step,
                     self.attempt,
-                    max(0.0, now - self.failed_at),
+                    max(0.0, since),
                     error.kind if error is not None else "other",
                     error.message if error is not None else "the attempt failed",
                 )
@@ -121,10 +124,6 @@ class Mapper:
         if kind == "run_item_stream_event":
             return self._item(event.name, event.item, now)
         return []  # agent_updated_stream_event: the handoff's output said it
-
-    def attempt_ended(self, now: float) -> None:
-        """The latest request's response ended (its stream closed), answered or not."""
-        self.failed_at = now
 
     # -- endings ----------------------------------------------------------------------------------
 

@@ -114,8 +114,6 @@ class AgentsRun(AdapterRun):
                 if item is _END:
                     break
                 if item == _REQUEST:
-                    if seen:
-                        mapper.attempt_ended(now)
                     previous = requests[seen - 1][1] if seen else None
                     payloads = mapper.request(requests[seen][1], previous, now)
                     seen += 1
