@@ -10,8 +10,8 @@ Choices:
   the run config's) already holds, so a model pointed at a local server is covered as well.
 - **No key needed, none written.** A user who has not set ``OPENAI_API_KEY`` (or
   ``set_default_openai_key`` / ``set_default_openai_client``) expects a simulated run to need
-  none; the SDK would raise ``OpenAIError`` building the client. Then, and only then, each run
-  gets its own ``MultiProvider(openai_api_key=<placeholder>)`` in its run config (never in the
+  none; the SDK would raise ``OpenAIError`` building the client. Then, and only then, the loop's
+  copy of the run config gets ``MultiProvider(openai_api_key=<placeholder>)`` (never in the
   environment), whose requests never leave the process.
 - **The API** is detected from the starting agent's model (``OpenAIResponsesModel`` or
   ``OpenAIChatCompletionsModel``, on the agent or the run config) or, for a model name, from the
