@@ -29,13 +29,14 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from agentsim.scenario._schema import Scenario
 from agentsim.serve._api_replies import Reply
 from agentsim.serve._http11 import Exchange, HttpRequest, HttpService
 from agentsim.serve._playback import ScenarioPlayback
 
-__all__ = ["ScenarioServer", "play_reply", "serve_scenario"]
+__all__ = ["ScenarioServer", "play_reply", "serve_in_thread", "serve_scenario"]
 
 
 async def play_reply(
@@ -114,6 +115,17 @@ def serve_scenario(
     For synchronous code and tests: ``with serve_scenario("s.yaml") as server: ...server.url``.
     """
     server = ScenarioServer(scenario, host=host, port=port, speed=speed, models=models)
+    with serve_in_thread(server):
+        yield server
+
+
+S = TypeVar("S", bound=HttpService)
+
+
+@contextlib.contextmanager
+def serve_in_thread(service: S) -> Iterator[S]:
+    """Run any `HttpService` (server, proxy) on a background thread with its own event loop
+    for the block; it is closed (the proxy writes what it has) before the block is left."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -121,14 +133,14 @@ def serve_scenario(
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(server.start())
+            loop.run_until_complete(service.start())
         except BaseException as exc:
             failure.append(exc)
             ready.set()
             return
         ready.set()
         loop.run_forever()
-        loop.run_until_complete(server.close())
+        loop.run_until_complete(service.close())
         loop.close()
 
     thread = threading.Thread(target=run, name="agentsim-serve", daemon=True)
@@ -139,7 +151,7 @@ def serve_scenario(
         loop.close()
         raise failure[0]
     try:
-        yield server
+        yield service
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
