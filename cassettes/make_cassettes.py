@@ -62,7 +62,7 @@ URI: dict[ApiName, str] = {
     "openai-responses": "https://api.openai.com/v1/responses",
     "anthropic": "https://api.anthropic.com/v1/messages",
     "gemini": (
-        "https://generativelanguage.googleapis.com/v1beta/models/"
+        "https://generativelanguage.googleapis.com/v1/models/"
         "gemini-2.5-flash:streamGenerateContent?alt=sse"
     ),
 }
