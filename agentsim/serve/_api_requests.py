@@ -58,6 +58,15 @@ class ApiCall:
     array: bool
     body: dict[str, Any]
 
+    @property
+    def streams_usage(self) -> bool:
+        """Whether a streamed answer carries usage: always, except for OpenAI Chat Completions,
+        which sends its usage chunk only when asked (``stream_options.include_usage``)."""
+        if self.api != "openai-chat":
+            return True
+        options = self.body.get("stream_options")
+        return isinstance(options, dict) and options.get("include_usage") is True
+
 
 def _guess_api(path: str) -> ApiName:
     """The API whose error shape fits a path no API has."""

@@ -94,7 +94,11 @@ class ScenarioPlayback(StrictPlayback):
             self.problems.extend(_check_request(check, request, number))
         try:
             return scripted_reply(
-                call.api, self._compiled[number - 1], stream=call.stream, array=call.array
+                call.api,
+                self._compiled[number - 1],
+                stream=call.stream,
+                array=call.array,
+                usage=call.streams_usage,
             )
         except ValueError as exc:
             problem = f"request {number}: the scripted response cannot be sent as {call.api}: {exc}"
