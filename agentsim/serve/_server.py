@@ -16,6 +16,8 @@ Choices:
   connection is closed; the server goes on serving others. A scripted stall hangs until the
   client gives up (its read timeout) or the server stops. A truncated non-streaming answer closes
   the connection mid-body.
+- ``strict``: a request failing its scenario check gets the API's own 400 at once instead of
+  the scripted stream (`ScenarioPlayback`), so the client fails where the loop went wrong.
 - `ScenarioServer` is async (start it on your loop); `serve_scenario` runs one on a background
   thread for synchronous code and tests, and stops it on exit.
 """
@@ -83,11 +85,12 @@ class ScenarioServer(HttpService):
         speed: float = 1.0,
         models: Iterable[str] = (),
         on_request: Callable[[str], None] | None = None,
+        strict: bool = False,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be a number > 0, got {speed!r}")
         super().__init__(host, port)
-        self.playback = ScenarioPlayback(scenario, models=models)
+        self.playback = ScenarioPlayback(scenario, models=models, strict=strict)
         self.speed = speed
         self.on_request = on_request
         self._ids = itertools.count(1)
@@ -109,12 +112,15 @@ def serve_scenario(
     port: int = 0,
     speed: float = 1.0,
     models: Iterable[str] = (),
+    strict: bool = False,
 ) -> Iterator[ScenarioServer]:
     """Run a `ScenarioServer` on a background thread (its own event loop) for the block.
 
     For synchronous code and tests: ``with serve_scenario("s.yaml") as server: ...server.url``.
     """
-    server = ScenarioServer(scenario, host=host, port=port, speed=speed, models=models)
+    server = ScenarioServer(
+        scenario, host=host, port=port, speed=speed, models=models, strict=strict
+    )
     with serve_in_thread(server):
         yield server
 
