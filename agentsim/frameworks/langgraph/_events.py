@@ -94,6 +94,7 @@ class EventMapper:
     _known_calls: dict[str, str] = field(default_factory=dict)  # every call id -> name
     _finished: StepFinished | None = None  # the current step's end, once its response ended
     phase: str | None = None
+    _executed: set[str] = field(default_factory=set)
 
     def _n(self) -> int:
         self.seq += 1
@@ -134,6 +135,8 @@ class EventMapper:
             return []
         if kind in ("on_tool_end", "on_tool_error"):
             return self._tool_end(event, data, now)
+        if kind == "on_chain_end" and event.get("run_id") != self.root:
+            return self._results_without_tool_events(data.get("output"), now)
         if kind == "on_chain_end" and event.get("run_id") == self.root:
             self.ended = True
             messages = (
@@ -194,6 +197,28 @@ class EventMapper:
         finished, self._finished = self._finished, None
         return [] if finished is None else [finished]
 
+    def _results_without_tool_events(self, output: Any, now: float) -> list[AgentEvent]:
+        """ToolNode answers a call naming no tool of its own ("Error: x is not a valid tool")
+        without running any tool, so no on_tool_* event says so: the ToolMessage in the node's
+        output is the only trace of that result."""
+        messages = output.get("messages") if isinstance(output, dict) else output
+        if not isinstance(messages, list):
+            return []
+        out: list[AgentEvent] = []
+        for message in messages:
+            call_id = getattr(message, "tool_call_id", None)
+            if getattr(message, "type", None) != "tool" or call_id is None:
+                continue
+            if call_id in self._executed or call_id not in self._known_calls:
+                continue
+            self._executed.add(call_id)
+            name = self._known_calls[call_id]
+            content = _text(getattr(message, "content", ""))
+            ok = getattr(message, "status", "success") != "error"
+            result, error = (content, None) if ok else (None, content)
+            out.append(ToolExecuted(0, now, "", call_id, name, ok, result, error, 0.0))
+        return out
+
     def _tool_end(
         self, event: dict[str, Any], data: dict[str, Any], now: float
     ) -> list[AgentEvent]:
@@ -204,6 +229,9 @@ class EventMapper:
             tool_input = data.get("input")
             call_id = tool_input.get("id") if isinstance(tool_input, dict) else None
         call_id = str(call_id or "")
+        if call_id in self._executed:
+            return []
+        self._executed.add(call_id)
         name = self._known_calls.get(call_id, str(event.get("name", "")))
         if event.get("event") == "on_tool_error":
             error = data.get("error")

@@ -83,13 +83,18 @@ class _GraphProducer(Producer):
 
         stream = self.graph.astream_events(self.inputs, config=self.config, version="v2")
         try:
-            async for event in stream:
-                put(mapper.map(event, loop.time() - start))
-        except Exception as exc:  # the graph raised: the run fails, as its caller would see
-            if not emitted:
-                put([RunStarted(mapper._n(), loop.time() - start, "")])
-            if not mapper.ended:
-                put([mapper.failed(exc, loop.time() - start, emitted)])
+            while True:
+                try:
+                    event = await stream.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # the graph raised: the run fails, as its caller sees
+                    if not emitted:
+                        put([RunStarted(mapper._n(), loop.time() - start, "")])
+                    if not mapper.ended:
+                        put([mapper.failed(exc, loop.time() - start, emitted)])
+                    break
+                put(mapper.map(event, loop.time() - start))  # a mapping error is agentsim's
         finally:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
@@ -131,6 +136,8 @@ class LangGraphLoop(AdapterLoop):
         self, request: RunRequest, *, provider: Provider, tools: Toolset, runtime: Runtime
     ) -> AgentRun:
         config = dict(self.config)
+        # LangGraph refuses a limit below 1 ("recursion_limit must be at least 1"), so a zero-step
+        # budget cannot be given: the graph always gets its first superstep (docs/frameworks.md).
         config.setdefault(
             "recursion_limit", max(1, self.supersteps_per_step * request.options.max_steps)
         )
