@@ -1,9 +1,11 @@
 """A LangGraph ReAct agent with two tools, as an agentsim loop (one file, no other code)."""
+
 import warnings
 
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from langgraph.prebuilt import create_react_agent
+from pydantic import SecretStr
 
 from agentsim.frameworks import langgraph_loop
 
@@ -20,7 +22,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-model = ChatOpenAI(model="gpt-4o-mini", api_key="sk-test", max_retries=2)
+model = ChatOpenAI(model="gpt-4o-mini", api_key=SecretStr("sk-test"), max_retries=2)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     graph = create_react_agent(model, [get_weather, add])
