@@ -11,13 +11,13 @@ from agentsim.frameworks import langgraph_loop
 
 
 @tool
-def get_weather(city: str) -> str:
+async def get_weather(city: str) -> str:
     """The weather in a city."""
     return f"sunny in {city}"
 
 
 @tool
-def add(a: int, b: int) -> int:
+async def add(a: int, b: int) -> int:
     """Add two numbers."""
     return a + b
 

@@ -229,7 +229,10 @@ class EventMapper:
             tool_input = data.get("input")
             call_id = tool_input.get("id") if isinstance(tool_input, dict) else None
         call_id = str(call_id or "")
-        if call_id in self._executed:
+        if not call_id or call_id in self._executed:
+            # An error event carries the tool's kwargs, not its call id: ToolNode turns the error
+            # into a ToolMessage (handle_tool_errors) that `_results_without_tool_events` reads,
+            # or re-raises it and the run fails.
             return []
         self._executed.add(call_id)
         name = self._known_calls.get(call_id, str(event.get("name", "")))
