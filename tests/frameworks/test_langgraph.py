@@ -106,3 +106,15 @@ def test_fuzzing_a_react_agent_from_a_spec_outside_the_project(tmp_path: Path) -
             timeout=300,
         )
         assert replay.returncode == 1, (reproducer.name, replay.stderr[-2000:])
+
+
+def test_a_tool_error_event_without_a_call_id_is_mapped_from_toolnode_message() -> None:
+    # Regression: on_tool_error carries the tool's kwargs, not its call id; the result must come
+    # from the ToolMessage ToolNode makes of the error (EV5 fired on a call id of '' before).
+    result = run_scenario(
+        Path(__file__).with_name("langgraph_tool_error_without_call_id.yaml"),
+        loop=langgraph_loop(_agent()),
+    )
+    assert not result.violations, result.violations
+    failed = [e for e in result.events if type(e).__name__ == "ToolExecuted" and not e.ok]
+    assert sorted(e.call_id for e in failed) == ["call_1_0", "call_1_1"]
