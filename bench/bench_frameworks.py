@@ -46,7 +46,8 @@ def _langgraph() -> Any:
 
     path = Path(__file__).resolve().parents[1] / "examples" / "frameworks" / "langgraph_spec.py"
     spec = importlib.util.spec_from_file_location("langgraph_spec", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.loop

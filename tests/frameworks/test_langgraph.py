@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from agentsim import run_scenario
 from agentsim.core._errors import InputError
+from agentsim.core._events import ToolExecuted
 from agentsim.frameworks import langgraph_loop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,5 +117,5 @@ def test_a_tool_error_event_without_a_call_id_is_mapped_from_toolnode_message() 
         loop=langgraph_loop(_agent()),
     )
     assert not result.violations, result.violations
-    failed = [e for e in result.events if type(e).__name__ == "ToolExecuted" and not e.ok]
+    failed = [e for e in result.events if isinstance(e, ToolExecuted) and not e.ok]
     assert sorted(e.call_id for e in failed) == ["call_1_0", "call_1_1"]
