@@ -39,7 +39,22 @@ def _rate(loop: Any, examples: int) -> float:
 # -- LangGraph --------------------------------------------------------------------------------
 
 
+def _langgraph() -> Any:
+    """The ReAct agent of examples/frameworks/langgraph_spec.py (two async tools, ChatOpenAI)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "frameworks" / "langgraph_spec.py"
+    spec = importlib.util.spec_from_file_location("langgraph_spec", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.loop
+
+
 CASES: list[Case] = []
+CASES.append(("langgraph", _langgraph))
 
 
 def main() -> None:
