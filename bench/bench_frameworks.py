@@ -55,7 +55,22 @@ OPENAI_AGENTS: list[Case] = [
 # -- LangGraph --------------------------------------------------------------------------------
 
 
+def _langgraph() -> Any:
+    """The ReAct agent of examples/frameworks/langgraph_spec.py (two async tools, ChatOpenAI)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "frameworks" / "langgraph_spec.py"
+    spec = importlib.util.spec_from_file_location("langgraph_spec", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.loop
+
+
 CASES: list[Case] = [*OPENAI_AGENTS]
+CASES.append(("langgraph", _langgraph))
 
 
 def main() -> None:
