@@ -35,6 +35,10 @@ __all__ = [
     "RunStarted",
     "StepFinished",
     "StepStarted",
+    "SubRunFinished",
+    "SubRunMode",
+    "SubRunOutcome",
+    "SubRunStarted",
     "TerminalEvent",
     "TextDelta",
     "ThinkingDelta",
@@ -222,6 +226,41 @@ class RetryScheduled:
     error_message: str
 
 
+SubRunMode = Literal["call", "handoff"]
+SubRunOutcome = Literal["completed", "failed", "cancelled"]
+
+
+@dataclass(slots=True)
+class SubRunStarted:
+    """A nested run began (seed 000's ``subagent_started``): an agent answering a tool call
+    (`mode` ``call``: the call's result is the sub-run's answer) or one a handoff call passed the
+    run to (``handoff``: it carries on the run's own steps). `sub_run_id` is unique across the
+    run's tree; `parent_call_id` is the call it belongs to; `agent` names what runs."""
+
+    type: ClassVar[str] = "sub_run_started"
+    seq: int
+    t: float
+    run_id: str
+    sub_run_id: str
+    parent_call_id: str
+    agent: str
+    mode: SubRunMode
+
+
+@dataclass(slots=True)
+class SubRunFinished:
+    """A nested run ended (``subagent_completed`` / ``subagent_failed``): its `outcome` and, when
+    completed, its `output` (else the error or cancellation text)."""
+
+    type: ClassVar[str] = "sub_run_finished"
+    seq: int
+    t: float
+    run_id: str
+    sub_run_id: str
+    outcome: SubRunOutcome
+    output: str
+
+
 @dataclass(slots=True)
 class RunCompleted:
     type: ClassVar[str] = "run_completed"
@@ -305,6 +344,8 @@ AgentEvent = (
     | ContextCompressed
     | OutputRetry
     | OutputReady
+    | SubRunStarted
+    | SubRunFinished
     | RunCompleted
     | RunFailed
     | RunCancelled
@@ -331,6 +372,8 @@ EVENTS: RecordFamily[AgentEvent] = RecordFamily(
         ContextCompressed,
         OutputRetry,
         OutputReady,
+        SubRunStarted,
+        SubRunFinished,
         RunCompleted,
         RunFailed,
         RunCancelled,
