@@ -27,7 +27,13 @@ __all__ = [
     "check_trace",
 ]
 
-from agentsim.check import _bounds, _event_rules, _history_rules, _output_rules, _sub_runs
+_REGISTERED = (
+    _event_rules,
+    _bounds,
+    _history_rules,
+    _output_rules,
+    _sub_runs,
+)  # imported for their registrations
 
 
 def _id_order(name: str) -> tuple[str, int]:
