@@ -129,6 +129,18 @@ def _planted() -> dict[str, tuple[str, str, int, str]]:
     }
 
 
+def _sub_run_transcripts() -> list[tuple[str, str, str]]:
+    """A run with nested sub-runs inside a tool call (what openai-agents handoffs and agents
+    called as tools map to), ending each way a sub-run can: no bundled scenario has one."""
+    from tests.sse.test_sub_runs_dialects import _trace
+
+    return [
+        (outcome, dialect, encode_dialect(_trace(outcome), dialect).decode())
+        for outcome in ("completed", "failed", "cancelled")
+        for dialect in DIALECTS
+    ]
+
+
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     node = _node()
@@ -140,6 +152,10 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     items += [
         {"name": name, "dialect": dialect, "sse": sse}
         for name, (dialect, sse, _, _) in _planted().items()
+    ]
+    items += [
+        {"name": f"sub-runs-{outcome}/{dialect}", "dialect": dialect, "sse": sse}
+        for outcome, dialect, sse in _sub_run_transcripts()
     ]
     batch = tmp_path_factory.mktemp("js") / "transcripts.json"
     batch.write_text(json.dumps(items))
