@@ -25,6 +25,7 @@ from agentsim.cassettes._provider import (
     check_streams,
     stream_items,
 )
+from agentsim.cassettes._request_diff import REQUEST_CHECKS
 from agentsim.cassettes._runs import describe_run, select_runs, split_runs
 from agentsim.cli._check import add_check_command, run_check
 from agentsim.cli._fuzz import add_fuzz_commands, guard_options
@@ -139,6 +140,16 @@ def _parser() -> argparse.ArgumentParser:
         help="replay through this loop instead of the reference loop (a factory or loop object)",
     )
     _chunking_options(replay)
+    replay.add_argument(
+        "--requests",
+        choices=REQUEST_CHECKS,
+        default="loose",
+        help=(
+            "compare each request the loop sends with the recorded one and report the first "
+            "difference: loose (messages and the set of tools; default), strict (also the "
+            "tools' order, descriptions and parameters), off"
+        ),
+    )
     _format_option(replay)
     add_html_option(replay)
 
@@ -343,7 +354,9 @@ def _cassette_command(args: argparse.Namespace) -> int:
     passed = True
     for number, run in enumerate(runs, 1):
         loop = load_loop(args.loop)() if args.loop is not None else None
-        result = replay_run(run, chunking=chunking, seed=args.seed, loop=loop)
+        result = replay_run(
+            run, chunking=chunking, seed=args.seed, loop=loop, requests=args.requests
+        )
         if args.html is not None:  # one page a run: FILE, or FILE's stem plus the run's number
             page = run_html(result, title=args.cassette, dialect=args.sse)
             target = Path(args.html)
