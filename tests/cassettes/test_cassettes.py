@@ -48,7 +48,6 @@ from agentsim.cassettes._convert import (
     scenario_yaml,
 )
 from agentsim.cassettes._files import Cassette, Interaction, load_cassette
-from agentsim.cassettes._scrub import is_credential_name
 from agentsim.cassettes._provider import (
     CHUNKINGS,
     CassetteProvider,
@@ -58,6 +57,7 @@ from agentsim.cassettes._provider import (
     stream_items,
 )
 from agentsim.cassettes._runs import split_runs
+from agentsim.cassettes._scrub import is_credential_name
 from agentsim.cassettes._writing import write_cassette
 from agentsim.cli._main import main
 from agentsim.scenario._script import Delay
