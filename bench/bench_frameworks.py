@@ -33,13 +33,70 @@ def _rate(loop: Any, examples: int) -> float:
 # -- pydantic-ai ------------------------------------------------------------------------------
 
 
+def _pydantic_ai(name: str) -> Callable[[], Any]:
+    """The spec's agent with two tools (`examples/frameworks/pydantic_ai_spec.py`), by name."""
+
+    def build() -> Any:
+        import importlib.util
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parents[1] / "examples/frameworks/pydantic_ai_spec.py"
+        spec = importlib.util.spec_from_file_location("pydantic_ai_spec", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, name)
+
+    return build
+
+
+PYDANTIC_AI: list[Case] = [
+    ("pydantic-ai events", _pydantic_ai("loop")),
+    ("pydantic-ai structured", _pydantic_ai("structured")),
+    ("pydantic-ai AG-UI", _pydantic_ai("agui")),
+    ("pydantic-ai Vercel", _pydantic_ai("vercel")),
+]
+
+
 # -- openai-agents ----------------------------------------------------------------------------
+
+
+def _openai_agents(name: str) -> Any:
+    """The example spec's agent (two tools and a handoff): `loop` (Responses) or `chat`."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "frameworks"))
+    return getattr(importlib.import_module("openai_agents_spec"), name)
+
+
+OPENAI_AGENTS: list[Case] = [
+    ("openai-agents responses", lambda: _openai_agents("loop")),
+    ("openai-agents chat", lambda: _openai_agents("chat")),
+]
 
 
 # -- LangGraph --------------------------------------------------------------------------------
 
 
-CASES: list[Case] = []
+def _langgraph() -> Any:
+    """The ReAct agent of examples/frameworks/langgraph_spec.py (two async tools, ChatOpenAI)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "frameworks" / "langgraph_spec.py"
+    spec = importlib.util.spec_from_file_location("langgraph_spec", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.loop
+
+
+CASES: list[Case] = [*PYDANTIC_AI, *OPENAI_AGENTS]
+CASES.append(("langgraph", _langgraph))
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ URI: dict[ApiName, str] = {
     "openai-responses": "https://api.openai.com/v1/responses",
     "anthropic": "https://api.anthropic.com/v1/messages",
     "gemini": (
-        "https://generativelanguage.googleapis.com/v1beta/models/"
+        "https://generativelanguage.googleapis.com/v1/models/"
         "gemini-2.5-flash:streamGenerateContent?alt=sse"
     ),
 }
@@ -128,6 +128,11 @@ def request_body(api: ApiName, turn: int) -> dict[str, Any]:
         if turn == 2:
             items += [
                 {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": "Let me look that up for you."}],
+                },
+                {
                     "type": "function_call",
                     "call_id": call_id,
                     "name": "get_weather",
@@ -180,7 +185,10 @@ def request_body(api: ApiName, turn: int) -> dict[str, Any]:
     if turn == 2:
         call = {"name": "get_weather", "args": {"city": "Paris"}, "id": call_id}
         contents += [
-            {"role": "model", "parts": [{"functionCall": call}]},
+            {
+                "role": "model",
+                "parts": [{"text": "Let me look that up for you."}, {"functionCall": call}],
+            },
             {
                 "role": "user",
                 "parts": [

@@ -365,10 +365,11 @@ class AdapterRun:
                 later.append(response)
         keep_reasoning = self.features is None or "reasoning" in self.features
         shown = {e.call_id: e.arguments for e in self.events if isinstance(e, ToolCallCompleted)}
+        failed = {e.call_id: not e.ok for e in self.events if isinstance(e, ToolExecuted)}
         out: list[Message] = []
         k = 0
         for message in later:
-            message = _as_shown(message, shown, keep_reasoning)
+            message = _as_shown(message, shown, keep_reasoning, failed)
             if isinstance(message, AssistantMessage):
                 if not any(_said(b) for b in message.blocks):
                     continue  # nothing said (or only reasoning the code does not claim to show)
@@ -458,7 +459,12 @@ def _json_equal(a: str, b: str) -> bool:
         return False
 
 
-def _as_shown(message: Message, shown: dict[str, str], keep_reasoning: bool) -> Message:
+def _as_shown(
+    message: Message, shown: dict[str, str], keep_reasoning: bool, failed: dict[str, bool]
+) -> Message:
+    if isinstance(message, ToolResultMessage) and message.call_id in failed:
+        # Chat Completions' tool message has no error flag: the code's own verdict is the event's.
+        return replace(message, is_error=failed[message.call_id])
     if not isinstance(message, AssistantMessage):
         return message
     blocks: list[Block] = []

@@ -25,11 +25,13 @@ end time), so that `agentsim run` on it fails as soon as the loop behaves differ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from agentsim.cassettes._bodies import body_messages
 from agentsim.cassettes._files import Cassette, Interaction, dump_yaml
 from agentsim.cassettes._provider import (
     CassetteProvider,
@@ -38,11 +40,12 @@ from agentsim.cassettes._provider import (
     decoded_chunks,
     stream_items,
 )
+from agentsim.cassettes._request_diff import RequestCheck
 from agentsim.cassettes._requests import _list, _messages, _result_text, _text
 from agentsim.cassettes._runs import describe_run, select_runs
-from agentsim.core._chunks import (
-    ToolCallStartChunk,
-)
+from agentsim.core._chunks import ToolCallStartChunk
+from agentsim.core._history import Message, UserMessage
+from agentsim.core._tools import Toolset, ToolSpec
 from agentsim.harness._guard import Limits
 from agentsim.harness._run import RunResult, expectation_of, guard_simulation, run_loop
 from agentsim.loop._driver import ReferenceLoop
@@ -132,30 +135,75 @@ def _tool_results(interaction: Interaction) -> list[_Result]:
     return out
 
 
-def _tools(cassette: Cassette) -> dict[str, dict[str, Any]]:
-    """One scripted tool per name called: the first recorded result of its calls, if any."""
+def _offered(cassette: Cassette) -> tuple[ToolSpec, ...]:
+    """The tools the run's first streaming request offers, as recorded."""
+    plays = cassette.replayable
+    first = plays[0][1] if plays else None
+    body = first.request_json() if first is not None else None
+    if first is None or first.api is None or not isinstance(body, dict):
+        return ()
+    return body_messages(first.api, body)[1]
+
+
+def _answers(cassette: Cassette) -> dict[str, list[_Result | None]]:
+    """Per tool name, the recorded result of each of its calls in call order (None: none).
+
+    A call's result is found by its call id in a later request, else (Gemini's calls have no
+    ids; some clients echo another id) among the results the next request adds: by name, else
+    by the call's position in its response."""
     plays = cassette.replayable
     results = [_tool_results(interaction) for _, interaction in plays]
-    scripts: dict[str, dict[str, Any]] = {}
-    settled: set[str] = set()
+    answers: dict[str, list[_Result | None]] = {}
     for position, (index, interaction) in enumerate(plays):
         later = [r for rs in results[position + 1 :] for r in rs]
-        for chunk in decoded_chunks(interaction, number=index):
-            if not isinstance(chunk, ToolCallStartChunk) or chunk.name in settled:
-                continue
-            found = next((r for r in later if r.call_id == chunk.call_id), None) or next(
-                (r for r in later if r.name is not None and r.name == chunk.name), None
+        following = results[position + 1] if position + 1 < len(results) else []
+        fresh = [r for r in following if r not in results[position]]
+        calls = [c for c in decoded_chunks(interaction, number=index) if _is_start(c)]
+        for number, call in enumerate(calls):
+            assert isinstance(call, ToolCallStartChunk)
+            found = (
+                next((r for r in later if r.call_id == call.call_id), None)
+                or next((r for r in fresh if r.name is not None and r.name == call.name), None)
+                or (fresh[number] if number < len(fresh) and fresh[number].name is None else None)
             )
-            if found is None:
-                scripts.setdefault(chunk.name, {"result": NO_RESULT})
-                continue
-            value = _result_text(found.content)
-            if found.is_error:
-                text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-                scripts[chunk.name] = {"error": text}
-            else:
-                scripts[chunk.name] = {"result": value}
-            settled.add(chunk.name)
+            answers.setdefault(call.name, []).append(found)
+    return answers
+
+
+def _is_start(chunk: object) -> bool:
+    return isinstance(chunk, ToolCallStartChunk)
+
+
+def _script(found: _Result | None) -> dict[str, Any]:
+    if found is None:
+        return {"result": NO_RESULT}
+    value = _result_text(found.content)
+    if found.is_error:
+        return {"error": value if isinstance(value, str) else json.dumps(value, sort_keys=True)}
+    return {"result": value}
+
+
+def _tools(cassette: Cassette) -> dict[str, dict[str, Any]]:
+    """One scripted tool per name offered or called, offered ones first in the recorded order.
+
+    A tool answers every call with its recorded result (`_answers`): one ``result`` (or
+    ``error``) when its calls all got the same, else ``results`` in call order; when its
+    results differ and some are errors (which ``results`` cannot state), the first recorded
+    one for every call. A call without a recorded result gets `NO_RESULT`."""
+    scripts: dict[str, dict[str, Any]] = {}
+    for spec in _offered(cassette):
+        if spec.name not in scripts:
+            scripts[spec.name] = {"result": NO_RESULT}
+            if spec.description:
+                scripts[spec.name]["description"] = spec.description
+    for name, found in _answers(cassette).items():
+        script = scripts.setdefault(name, {})
+        script.pop("result", None)
+        shapes = [_script(f) for f in found]
+        if all(shape == shapes[0] for shape in shapes) or any(f and f.is_error for f in found):
+            script.update(next((_script(f) for f in found if f is not None), shapes[0]))
+        else:
+            script["results"] = [shape["result"] for shape in shapes]
     return scripts
 
 
@@ -186,6 +234,7 @@ def replay_cassette(
     seed: int = 0,
     loop: AgentLoop | None = None,
     run: int | None = None,
+    requests: RequestCheck = "loose",
 ) -> RunResult:
     """Replay the cassette run by run (`_runs`): `run` (1-based) replays that run alone.
 
@@ -195,8 +244,10 @@ def replay_cassette(
     """
     runs = select_runs(cassette, run)
     if len(runs) == 1:
-        return replay_run(runs[0], chunking=chunking, seed=seed, loop=loop)
-    results = [replay_run(r, chunking=chunking, seed=seed, loop=loop) for r in runs]
+        return replay_run(runs[0], chunking=chunking, seed=seed, loop=loop, requests=requests)
+    results = [
+        replay_run(r, chunking=chunking, seed=seed, loop=loop, requests=requests) for r in runs
+    ]
     problems = tuple(
         f"{describe_run(r)}: {problem}"
         for r, result in zip(runs, results, strict=True)
@@ -206,23 +257,54 @@ def replay_cassette(
     return replace(chosen, problems=problems)
 
 
+def _opening_messages(cassette: Cassette) -> tuple[Message, ...]:
+    """The first streaming request's conversation, when it holds a user message (a run's
+    first request may carry earlier turns, which the loop must send again)."""
+    plays = cassette.replayable
+    first = plays[0][1] if plays else None
+    body = first.request_json() if first is not None else None
+    if first is None or first.api is None or not isinstance(body, dict):
+        return ()
+    messages = body_messages(first.api, body)[0]
+    return messages if any(isinstance(m, UserMessage) for m in messages) else ()
+
+
+def _replay_tools(cassette: Cassette, scripted: Toolset) -> Toolset:
+    """The scripted tools, told to the provider as the recording offered them."""
+    specs = {spec.name: spec for spec in _offered(cassette)}
+    tools = []
+    for tool in scripted.values():
+        spec = specs.get(tool.name)
+        if spec is not None:
+            tool = dataclasses.replace(
+                tool, description=spec.description, parameters=spec.parameters
+            )
+        tools.append(tool)
+    return Toolset(tools)
+
+
 def replay_run(
     cassette: Cassette,
     *,
     chunking: Chunking = "recorded",
     seed: int = 0,
     loop: AgentLoop | None = None,
+    requests: RequestCheck = "loose",
 ) -> RunResult:
     """Run the reference loop (or `loop`) on one run of a recording, on virtual time, with every
     check.
 
-    `problems` holds the provider's deviations: requests beyond the cassette, interactions never
-    requested. A successful streaming answer that is not its API's stream (JSON, HTML, empty,
+    The loop starts from the conversation of the run's first recorded request (else the
+    scenario's system and input), with the tools it offered as recorded (description and
+    parameters), so that its requests can be compared with the recorded ones (`requests`, see
+    `_request_diff`). `problems` holds the provider's deviations: requests beyond the
+    cassette, interactions never requested, the first request that differs from the recorded
+    one. A successful streaming answer that is not its API's stream (JSON, HTML, empty,
     a corrupt event) is bad input: `InputError` before anything runs (`check_streams`).
     """
     check_streams(cassette)
     scenario = parse_scenario({**cassette_setup(cassette), "requests": []}, file=str(cassette.path))
-    provider = CassetteProvider(cassette, chunking=chunking, seed=seed)
+    provider = CassetteProvider(cassette, chunking=chunking, seed=seed, requests=requests)
     if loop is None:
         loop = ReferenceLoop(
             hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
@@ -232,11 +314,11 @@ def replay_run(
         result = await run_loop(
             loop,
             request=RunRequest(
-                messages=scenario_messages(scenario),
+                messages=_opening_messages(cassette) or scenario_messages(scenario),
                 options=LoopOptions(**scenario.options.model_dump()),
             ),
             provider=provider,
-            tools=scenario_tools(scenario),
+            tools=_replay_tools(cassette, scenario_tools(scenario)),
             seed=scenario.seed,
         )
         if result.crash:  # the deviations after a crash are its consequences

@@ -27,6 +27,10 @@ to a known provider API (file uploads, MCP traffic, non-streaming calls) are not
 loop under test never makes them through a `Provider`. `Cassette.skipped` lists them. A body
 that is not the API's format at all (`WireFormatError`) ends that stream with an ``other``
 error chunk, as a broken connection would, and is recorded as a problem.
+
+Each request is also compared with the recorded request of the interaction that answers it
+(`_request_diff`, at the level `requests`); the first request that differs is recorded in
+`problems` with both sides, and later ones are not (they differ in consequence).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Literal, get_args
 
 from agentsim.cassettes._files import Cassette, Interaction, cassette_error
+from agentsim.cassettes._request_diff import RequestCheck, check_requests_level, request_diff
 from agentsim.core._chunks import Chunk, ErrorChunk, ToolCallStartChunk
 from agentsim.core._errors import InputError
 from agentsim.loop._protocol import ProviderRequest
@@ -226,13 +231,32 @@ class CassetteProvider(StrictPlayback):
     """Plays a cassette's streaming interactions in order, one per request, strictly."""
 
     def __init__(
-        self, cassette: Cassette, *, chunking: Chunking = "recorded", seed: int = 0
+        self,
+        cassette: Cassette,
+        *,
+        chunking: Chunking = "recorded",
+        seed: int = 0,
+        requests: RequestCheck = "loose",
     ) -> None:
         super().__init__()
         self.cassette = cassette
         self.chunking = check_chunking(chunking)
         self.seed = seed
+        self.requests_level = check_requests_level(requests)
         self._plays = cassette.replayable
+        self._diverged = False
+
+    def _compare(self, number: int, index: int, request: ProviderRequest) -> None:
+        if self._diverged:
+            return
+        found = request_diff(self._plays[number - 1][1], request, level=self.requests_level)
+        if found is not None:
+            self._diverged = True
+            self.problems.append(
+                f"request {number} (step {request.step}, attempt {request.attempt}) differs from "
+                f"the recorded request of interactions[{index}] (--requests "
+                f"{self.requests_level}): {found}"
+            )
 
     def unused(self) -> list[str]:
         """The streaming interactions the run never requested."""
@@ -244,6 +268,7 @@ class CassetteProvider(StrictPlayback):
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
         number = self._claim(request, len(self._plays), "cassette's streaming interactions")
         index, interaction = self._plays[number - 1]
+        self._compare(number, index, request)
         items = stream_items(
             interaction,
             chunking=self.chunking,

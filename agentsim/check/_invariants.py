@@ -4,8 +4,8 @@ Each check is a function `(trace) -> list[Violation]` registered under its stabl
 names the invariant, the event (or message) index and what was expected versus seen. The checks
 only read the trace, so they apply to any loop: the reference loop, a user's loop run through the
 loop protocol, or events decoded from an SSE transcript (then without a history, and H* skip).
-The checks live by concept in `_event_rules` (EV1-EV7), `_bounds` (EV8-EV10) and
-`_history_rules` (H1-H4); importing them here registers them in id order.
+The checks live by concept in `_event_rules` (EV1-EV7), `_bounds` (EV8-EV10), `_history_rules`
+(H1-H4) and `_sub_runs` (SR1-SR2, nested runs); importing them here registers them in id order.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from agentsim.check import _bounds, _event_rules, _history_rules
+from agentsim.check import _bounds, _event_rules, _history_rules, _output_rules, _sub_runs
 from agentsim.check._trace import INVARIANTS, StreamLog, Trace, Violation
 from agentsim.core._events import event_to_dict
 from agentsim.loop._features import parse_features
@@ -27,7 +27,13 @@ __all__ = [
     "check_trace",
 ]
 
-_REGISTERED = (_event_rules, _bounds, _history_rules)  # imported for their registrations
+_REGISTERED = (
+    _event_rules,
+    _bounds,
+    _history_rules,
+    _output_rules,
+    _sub_runs,
+)  # imported for their registrations
 
 
 def _id_order(name: str) -> tuple[str, int]:
@@ -35,7 +41,7 @@ def _id_order(name: str) -> tuple[str, int]:
     return (prefix != "EV", prefix), int(name[len(prefix) :])  # type: ignore[return-value]
 
 
-# Id order (EV1..EV10, H1..H4) whatever order the modules registered in.
+# Id order (EV1..EV10, H1..H4, SR1..SR2) whatever order the modules registered in.
 _ordered = {name: INVARIANTS[name] for name in sorted(INVARIANTS, key=_id_order)}
 INVARIANTS.clear()
 INVARIANTS.update(_ordered)

@@ -299,6 +299,8 @@ def run_fuzz(
         if failure.original is not None:
             out.write(f"  (its original: {path.with_suffix('.original.yaml')})\n")
         out.writelines(f"  {line}\n" for line in failure.lines()[:3])
+        if failure.note.startswith("flaky:"):
+            out.write(f"  {failure.note}\n")
     out.write("PASS\n" if report.passed else f"rerun: agentsim fuzz --seed {report.seed} ...\n")
     return 0 if report.passed else 1
 

@@ -25,11 +25,13 @@ from agentsim.cassettes._provider import (
     check_streams,
     stream_items,
 )
+from agentsim.cassettes._request_diff import REQUEST_CHECKS
 from agentsim.cassettes._runs import describe_run, select_runs, split_runs
 from agentsim.cli._check import add_check_command, run_check
 from agentsim.cli._fuzz import add_fuzz_commands, guard_options
 from agentsim.cli._serve import add_serve_commands
 from agentsim.cli._timeline import add_html_option, write_timeline
+from agentsim.core._backends import BACKENDS
 from agentsim.core._chunks import Chunk, chunk_to_dict
 from agentsim.core._errors import InputError
 from agentsim.core._events import AgentEvent, event_to_dict
@@ -105,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
             "(from 2000-01-01T00:00:00Z; as the scenario key virtual_wall_clock: true)"
         ),
     )
+    run.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="asyncio",
+        help=(
+            "the event loop the run lives on: asyncio (a virtual-time loop; default) or trio "
+            "(a virtual clock; the same bytes, DESIGN M2; needs trio, and a loop that does not "
+            "use asyncio directly)"
+        ),
+    )
     guard_options(run)
     _format_option(run)
     add_html_option(run)
@@ -128,6 +140,16 @@ def _parser() -> argparse.ArgumentParser:
         help="replay through this loop instead of the reference loop (a factory or loop object)",
     )
     _chunking_options(replay)
+    replay.add_argument(
+        "--requests",
+        choices=REQUEST_CHECKS,
+        default="loose",
+        help=(
+            "compare each request the loop sends with the recorded one and report the first "
+            "difference: loose (messages and the set of tools; default), strict (also the "
+            "tools' order, descriptions and parameters), off"
+        ),
+    )
     _format_option(replay)
     add_html_option(replay)
 
@@ -332,7 +354,9 @@ def _cassette_command(args: argparse.Namespace) -> int:
     passed = True
     for number, run in enumerate(runs, 1):
         loop = load_loop(args.loop)() if args.loop is not None else None
-        result = replay_run(run, chunking=chunking, seed=args.seed, loop=loop)
+        result = replay_run(
+            run, chunking=chunking, seed=args.seed, loop=loop, requests=args.requests
+        )
         if args.html is not None:  # one page a run: FILE, or FILE's stem plus the run's number
             page = run_html(result, title=args.cassette, dialect=args.sse)
             target = Path(args.html)
@@ -384,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 budget=args.budget,
                 max_events=args.max_events,
                 wall_clock=args.virtual_wall_clock,
+                backend=args.backend,
             )
         if args.html is not None:
             notes = [f"loop {args.loop}"] if args.loop else []

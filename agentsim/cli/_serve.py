@@ -86,6 +86,15 @@ def add_serve_commands(subparsers: Any) -> None:
         metavar="NAME",
         help="serve only this model (repeat for more); others get the API's 404 (default: any)",
     )
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        help=(
+            "answer a request that fails its scenario check (expect: messages, last_role, "
+            "contains, tools) with the API's own 400 at once, instead of streaming the scripted "
+            "answer and reporting the mismatch at the end"
+        ),
+    )
     serve.set_defaults(handler=run_serve)
 
     record: argparse.ArgumentParser = subparsers.add_parser(
@@ -192,6 +201,7 @@ def run_serve(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
             speed=args.speed,
             models=args.model,
             on_request=say,
+            strict=args.strict,
         )
     except InputError as exc:
         say(f"agentsim: error: {exc}")

@@ -24,6 +24,8 @@ __all__ = [
     "AgentEvent",
     "CancelReason",
     "FailureKind",
+    "OutputReady",
+    "OutputRetry",
     "Phase",
     "PhaseChanged",
     "RetryScheduled",
@@ -33,6 +35,10 @@ __all__ = [
     "RunStarted",
     "StepFinished",
     "StepStarted",
+    "SubRunFinished",
+    "SubRunMode",
+    "SubRunOutcome",
+    "SubRunStarted",
     "TerminalEvent",
     "TextDelta",
     "ThinkingDelta",
@@ -220,6 +226,41 @@ class RetryScheduled:
     error_message: str
 
 
+SubRunMode = Literal["call", "handoff"]
+SubRunOutcome = Literal["completed", "failed", "cancelled"]
+
+
+@dataclass(slots=True)
+class SubRunStarted:
+    """A nested run began (seed 000's ``subagent_started``): an agent answering a tool call
+    (`mode` ``call``: the call's result is the sub-run's answer) or one a handoff call passed the
+    run to (``handoff``: it carries on the run's own steps). `sub_run_id` is unique across the
+    run's tree; `parent_call_id` is the call it belongs to; `agent` names what runs."""
+
+    type: ClassVar[str] = "sub_run_started"
+    seq: int
+    t: float
+    run_id: str
+    sub_run_id: str
+    parent_call_id: str
+    agent: str
+    mode: SubRunMode
+
+
+@dataclass(slots=True)
+class SubRunFinished:
+    """A nested run ended (``subagent_completed`` / ``subagent_failed``): its `outcome` and, when
+    completed, its `output` (else the error or cancellation text)."""
+
+    type: ClassVar[str] = "sub_run_finished"
+    seq: int
+    t: float
+    run_id: str
+    sub_run_id: str
+    outcome: SubRunOutcome
+    output: str
+
+
 @dataclass(slots=True)
 class RunCompleted:
     type: ClassVar[str] = "run_completed"
@@ -256,6 +297,37 @@ class RunCancelled:
     pending_tool_calls: tuple[str, ...]
 
 
+@dataclass(slots=True)
+class OutputRetry:
+    """The loop rejected the model's final output at `step` and asks again (seed 004; pydantic-ai's
+    ``retries={'output': N}``): `attempt` is the output retries used so far (1-based), `limit` the
+    budget, `call_id` the output tool's call ("" when the output was plain text), `error` what
+    validation said (the next request carries it to the model)."""
+
+    type: ClassVar[str] = "output_retry"
+    seq: int
+    t: float
+    run_id: str
+    step: int
+    attempt: int
+    limit: int
+    call_id: str
+    error: str
+
+
+@dataclass(slots=True)
+class OutputReady:
+    """The run's final output passed validation (seed 004's ``OutputReady``): `output` is its JSON
+    text (a structured output's fields, or a plain text output as a JSON string). At most once,
+    right before ``run_completed``."""
+
+    type: ClassVar[str] = "output_ready"
+    seq: int
+    t: float
+    run_id: str
+    output: str
+
+
 AgentEvent = (
     RunStarted
     | StepStarted
@@ -270,6 +342,10 @@ AgentEvent = (
     | RetryScheduled
     | ContextInfo
     | ContextCompressed
+    | OutputRetry
+    | OutputReady
+    | SubRunStarted
+    | SubRunFinished
     | RunCompleted
     | RunFailed
     | RunCancelled
@@ -294,6 +370,10 @@ EVENTS: RecordFamily[AgentEvent] = RecordFamily(
         RetryScheduled,
         ContextInfo,
         ContextCompressed,
+        OutputRetry,
+        OutputReady,
+        SubRunStarted,
+        SubRunFinished,
         RunCompleted,
         RunFailed,
         RunCancelled,

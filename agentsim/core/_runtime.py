@@ -7,10 +7,10 @@ providers get ids from `Runtime.ids`, randomness from `Runtime.random` and time 
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
 
+from agentsim.core._backends import now as backend_now
 from agentsim.core._errors import InputError
 
 __all__ = ["CancelToken", "IdFactory", "Runtime"]
@@ -36,6 +36,10 @@ class CancelToken:
     def __init__(self) -> None:
         self._cancelled = False
         self._callbacks: list[Callable[[], None]] = []
+        # When the harness has scheduled `cancel()` (virtual seconds on the run's clock), if it
+        # has: a loop on trio makes it one of its own deadlines, so that a chunk due at the same
+        # instant cannot race it in trio's randomised scheduling (the reference loop does).
+        self.due: float | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -74,5 +78,5 @@ class Runtime:
 
     @staticmethod
     def now() -> float:
-        """Virtual seconds on the running event loop's clock."""
-        return asyncio.get_running_loop().time()
+        """Virtual seconds on the running event loop's clock (asyncio's or trio's)."""
+        return backend_now()

@@ -179,6 +179,9 @@ class SSEDecoder:
                 self._event_type = ""
                 self._block_retry = None
                 continue
+            if line.startswith("data: "):  # the common line, read as the general case would
+                data.append(line[6:])
+                continue
             colon = line.find(":")
             if colon == 0:
                 continue  # comment

@@ -48,6 +48,13 @@ Design notes:
 * A thread that never finishes would hang the run; after ``thread_limit`` real seconds (60 by
   default) of waiting with nothing else to do the loop raises `DeadlockError` saying so. This
   watchdog is the only wall-clock read here, and it never influences what a finished run did.
+* Cheap to make. A fuzz campaign makes one loop per run, thousands a second, and a fresh
+  selector (an epoll instance) and self-pipe (a socket pair) are most of what a new loop costs
+  (system calls). So a closed loop hands them to a small pool for the next one, but only when
+  nothing else was left registered, after draining any wake-up byte. Nothing else is shared:
+  every loop is new, its clock at 0.0. A late ``call_soon_threadsafe`` from a thread of a loop
+  that is already closed finds ``_csock`` gone; at worst one racing byte wakes the next loop once,
+  which runs nothing (the reader only drains the pipe). After a fork the child drops the pool.
 * The network guard must see work done in threads for a simulated run. Tasks of this loop carry
   it in a context variable (`simulated_loop` reads it); ``asyncio.to_thread`` and anyio copy the
   context into their workers, and ``run_in_executor`` marks the worker for the call.
@@ -56,12 +63,15 @@ Design notes:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextvars
 import functools
 import itertools
 import math
+import os
 import selectors
+import socket
 import sys
 import threading
 import time
@@ -138,12 +148,74 @@ class _Future(asyncio.Future[Any]):
             super().add_done_callback(loop._thread_work.discard)
 
 
+_Parts = tuple[selectors.BaseSelector, socket.socket, socket.socket]
+_POOL: list[_Parts] = []  # real selectors, each with its self-pipe registered (data: no handles)
+_POOL_SIZE = 8
+os.register_at_fork(after_in_child=_POOL.clear)
+
+
+@atexit.register
+def _close_pool() -> None:
+    while _POOL:
+        for closable in _POOL.pop():
+            closable.close()
+
+
+def _new_parts() -> _Parts:
+    try:
+        return _POOL.pop()
+    except IndexError:
+        pass
+    real = selectors.DefaultSelector()
+    ssock, csock = socket.socketpair()
+    ssock.setblocking(False)
+    csock.setblocking(False)
+    real.register(ssock.fileno(), selectors.EVENT_READ, (None, None))
+    return real, ssock, csock
+
+
+def _drained(ssock: socket.socket) -> bool:
+    while True:
+        try:
+            if not ssock.recv(4096):
+                return False  # the other end is gone
+        except InterruptedError:
+            continue
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+
+
+def _release_parts(parts: _Parts, *, reuse: bool) -> None:
+    """Back to the pool if only the self-pipe is registered and it is quiet; else closed."""
+    real, ssock, csock = parts
+    fd = ssock.fileno()
+    reusable = reuse and len(_POOL) < _POOL_SIZE and fd != -1 and list(real.get_map()) == [fd]
+    if reusable:
+        real.modify(fd, selectors.EVENT_READ, (None, None))  # drop the old loop's handle
+        reusable = _drained(ssock)
+    if reusable:
+        _POOL.append(parts)
+        return
+    real.close()
+    ssock.close()
+    csock.close()
+
+
 class _VirtualSelector(selectors.BaseSelector):
     """Wraps a real selector (for the self-pipe and any real fds) and advances virtual time."""
 
     def __init__(self) -> None:
-        self._real = selectors.DefaultSelector()
+        self._parts: _Parts | None = _new_parts()
+        self._real = self._parts[0]
         self.loop: VirtualEventLoop | None = None
+        self.reusable = True  # False once the pipe was a signal wake-up fd
+
+    def self_pipe(self) -> tuple[socket.socket, socket.socket]:
+        """The self-pipe that comes with the real selector (registered in it already)."""
+        assert self._parts is not None
+        return self._parts[1], self._parts[2]
 
     def register(
         self, fileobj: FileDescriptorLike, events: int, data: Any = None
@@ -162,7 +234,9 @@ class _VirtualSelector(selectors.BaseSelector):
         return self._real.get_map()
 
     def close(self) -> None:
-        self._real.close()
+        parts, self._parts = self._parts, None
+        if parts is not None:
+            _release_parts(parts, reuse=self.reusable)
         self.loop = None
 
     def select(self, timeout: float | None = None) -> _Events:
@@ -236,6 +310,35 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._now
+
+    # The self-pipe comes with the (pooled) real selector: see "Cheap to make" above.
+    def _make_self_pipe(self) -> None:
+        selector = self._selector  # type: ignore[attr-defined]
+        assert isinstance(selector, _VirtualSelector)
+        self._ssock, self._csock = selector.self_pipe()
+        self._internal_fds += 1  # type: ignore[attr-defined]
+        self._add_reader(self._ssock.fileno(), self._read_from_self)  # type: ignore[attr-defined]
+
+    def _close_self_pipe(self) -> None:
+        # Left registered and open: the selector's close pools or closes it with its pipe.
+        selector = self._selector  # type: ignore[attr-defined]
+        if getattr(self, "_signal_handlers", None):  # its pipe is signal's wake-up fd still
+            selector.reusable = False
+        self._remove_reader_handle(self._ssock.fileno())
+        self._ssock = self._csock = None  # type: ignore[assignment]
+        self._internal_fds -= 1  # type: ignore[attr-defined]
+
+    def _remove_reader_handle(self, fd: int) -> None:
+        selector = self._selector  # type: ignore[attr-defined]
+        try:
+            key = selector.get_key(fd)
+        except KeyError:  # someone unregistered it: the pipe is not the pool's to reuse
+            selector.reusable = False
+            return
+        reader, writer = key.data
+        selector.modify(fd, key.events, (None, writer))
+        if reader is not None:
+            reader.cancel()
 
     def create_future(self) -> asyncio.Future[Any]:
         return _Future(loop=self)

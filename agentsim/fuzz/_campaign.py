@@ -23,6 +23,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from agentsim.adapters._loops import offered_tool_names
 from agentsim.core._errors import InputError
 from agentsim.fuzz._coverage import Coverage
 from agentsim.fuzz._database import open_database
@@ -118,6 +119,8 @@ def fuzz(
         )
     limits = Limits.of(budget, max_events)
     factory = load_loop(loop) if loop is not None else None
+    if tool_names is None and factory is not None:  # an adapter's own tools, learned by a probe
+        tool_names = offered_tool_names(factory()) or None
     chosen, source = loop_features(factory, features)
     db = open_database(database) if database is not None else None
     report = FuzzReport(loop, seed, database=database, features=chosen, features_source=source)

@@ -24,11 +24,14 @@ This module needs no hypothesis (``agentsim run --loop`` uses it); the search it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +39,7 @@ from typing import Any
 
 from agentsim.cassettes._files import dump_yaml, write_text_atomic
 from agentsim.check._invariants import Violation
+from agentsim.core._backends import ASYNCIO_ONLY, check_backend
 from agentsim.core._errors import InputError
 from agentsim.harness._guard import WALL_CLOCK_CRASHES, Limits
 from agentsim.harness._metamorphic import (
@@ -106,14 +110,30 @@ def load_loop(spec: str) -> LoopFactory:
     return factory
 
 
+# What keywords each factory takes: `inspect.signature` costs more than a small run's loop, and
+# a function's parameters do not change between runs (weak keys: a factory is never kept alive).
+_KEYWORDS: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def _keywords(factory: LoopFactory) -> frozenset[str]:
+    try:
+        return _KEYWORDS[factory]
+    except (KeyError, TypeError):  # TypeError: unhashable, or not weakly referable
+        pass
+    try:
+        accepted = frozenset(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        accepted = frozenset()
+    with contextlib.suppress(TypeError):
+        _KEYWORDS[factory] = accepted
+    return accepted
+
+
 def make_loop(factory: LoopFactory | None, scenario: Scenario) -> AgentLoop:
     """A loop for one run of `scenario`: hooks and guardrails passed if the factory takes them."""
     if factory is None:
         factory = ReferenceLoop
-    try:
-        accepted = set(inspect.signature(factory).parameters)
-    except (TypeError, ValueError):
-        accepted = set()
+    accepted = _keywords(factory)
     kwargs: dict[str, Any] = {}
     if "hooks" in accepted:
         kwargs["hooks"] = scenario_hooks(scenario)
@@ -145,15 +165,23 @@ def run_guarded(
     max_events: int | None = None,
     limits: Limits | None = None,
     features: Iterable[str] | None = None,
+    backend: str = "asyncio",
 ) -> RunResult:
     """Run a scenario (model, data or path) through a fresh loop from `loop`; never raises for
     the loop's sake (`agentsim.harness._guard`: `budget` wall-clock seconds, `max_events`).
 
-    `features` overrides what the loop declares as the semantics it is judged on."""
+    `features` overrides what the loop declares as the semantics it is judged on; `backend` is
+    ``asyncio`` or ``trio``."""
+    chosen_backend = check_backend(backend)
     model = _as_scenario(scenario)
     chosen = limits if limits is not None else Limits.of(budget, max_events)
     return guarded_run(
-        model, loop=make_loop(loop, model), seed=seed, limits=chosen, features=features
+        model,
+        loop=make_loop(loop, model),
+        seed=seed,
+        limits=chosen,
+        features=features,
+        backend=chosen_backend,
     )
 
 
@@ -165,14 +193,20 @@ def run_with_loop(
     budget: float | None = None,
     max_events: int | None = None,
     wall_clock: bool = False,
+    backend: str = "asyncio",
 ) -> RunResult:
     """What ``agentsim run FILE [--loop module:factory] [--seed N] [--budget S]
-    [--virtual-wall-clock]`` runs."""
+    [--virtual-wall-clock] [--backend asyncio|trio]`` runs."""
+    chosen = check_backend(backend, path="--backend")
     factory = load_loop(loop) if loop is not None else None
     scenario = load_scenario(path)
     if wall_clock:
         scenario = scenario.model_copy(update={"virtual_wall_clock": True})
-    return run_guarded(scenario, loop=factory, seed=seed, budget=budget, max_events=max_events)
+    if chosen == "trio" and scenario.virtual_wall_clock:
+        raise InputError("--virtual-wall-clock works on the asyncio backend only", path="--backend")
+    return run_guarded(
+        scenario, loop=factory, seed=seed, budget=budget, max_events=max_events, backend=chosen
+    )
 
 
 # -- properties -----------------------------------------------------------------------------------
@@ -287,7 +321,10 @@ def _pair(
     if a.crash is not None:
         return _run_failure(prop, data, a, case)
     second = transform(data)
-    b = run_guarded(second, loop=loop, limits=limits)
+    if prop == "M2":
+        b = second_backend_run(second, loop=loop, limits=limits)
+    else:
+        b = run_guarded(second, loop=loop, limits=limits)
     if b.crash is not None:
         return _run_failure(prop, second, b, case)
     violations = tuple(compare(a, b))
@@ -309,9 +346,33 @@ def check_m1(case: Case, loop: LoopFactory | None, limits: Limits = _DEFAULT) ->
     return _pair("M1", case, loop, lambda d: rechunk(d, seed), check_fragmentation, note, limits)
 
 
+def second_backend_run(
+    scenario: Scenario | Mapping[str, Any] | str | Path,
+    *,
+    loop: LoopFactory | None,
+    limits: Limits,
+    seed: int | None = None,
+) -> RunResult:
+    """M2's second run (DESIGN §4: "run after run, and on asyncio and trio"): on trio when trio
+    is installed and the loop runs there (the reference loop, loops written against anyio);
+    a loop that uses asyncio itself, or a scenario that reads the wall clock, runs on asyncio
+    again."""
+    model = _as_scenario(scenario)
+    if importlib.util.find_spec("trio") is None or model.virtual_wall_clock:
+        return run_guarded(model, loop=loop, seed=seed, limits=limits)
+    b = run_guarded(model, loop=loop, seed=seed, limits=limits, backend="trio")
+    if b.crash is not None and b.crash.startswith(ASYNCIO_ONLY):
+        return run_guarded(model, loop=loop, seed=seed, limits=limits)
+    return b
+
+
 def check_m2(case: Case, loop: LoopFactory | None, limits: Limits = _DEFAULT) -> Failure | None:
-    """M2: the scenario run twice with the same seed gives the same bytes."""
-    note = "run it twice: the two runs differ (compare `agentsim run` outputs)"
+    """M2: the scenario run twice with the same seed gives the same bytes, the second time on
+    trio where the loop runs there (`second_backend_run`)."""
+    note = (
+        "run it on both backends: the two runs differ (compare `agentsim run` outputs with "
+        "--backend asyncio and --backend trio)"
+    )
     return _pair("M2", case, loop, lambda d: d, check_determinism, note, limits)
 
 
@@ -363,7 +424,10 @@ def replay_relation(
         raise InputError(f"--relation {relation} needs --original FILE", path="--original")
     factory = load_loop(loop) if loop is not None else None
     limits = Limits.of(budget, max_events)
-    b = run_guarded(load_scenario(path), loop=factory, seed=seed, limits=limits)
+    if relation == "M2":
+        b = second_backend_run(path, loop=factory, seed=seed, limits=limits)
+    else:
+        b = run_guarded(load_scenario(path), loop=factory, seed=seed, limits=limits)
     first = path if relation == "M2" or original is None else original
     a = run_guarded(load_scenario(first), loop=factory, seed=seed, limits=limits)
     if a.crash is not None or b.crash is not None:

@@ -38,7 +38,7 @@ from typing import Any, Literal
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
-from hypothesis.errors import NoSuchExample
+from hypothesis.errors import Flaky, NoSuchExample
 
 from agentsim.fuzz._coverage import Coverage
 from agentsim.fuzz._database import database_key
@@ -205,6 +205,9 @@ def search(
     count = 0
 
     costly: list[Case] = []  # the first case, when each try costs the whole wall-clock budget
+    # The last failure of the target seen: what is reported should the loop not fail the same
+    # way again when hypothesis replays the case (a nondeterministic loop).
+    seen: list[Failure] = []
 
     def condition(case: Case) -> bool:
         nonlocal target, count
@@ -223,6 +226,8 @@ def search(
             target = failure.key
             if failure.costly:
                 costly.append(case)
+        if failure.key == target:
+            seen[:] = [failure]
         return failure.key == target
 
     config = search_settings(max_examples=examples, shrink=shrink)
@@ -238,7 +243,24 @@ def search(
             case = _find(cases, condition, config=config, seed=seed, key=key)
     except NoSuchExample:
         return Search(None, count)
+    except Flaky:
+        # Hypothesis replayed the failing case and the loop passed it: the loop is not
+        # deterministic under a fixed seed. That is a finding, reported with the case it failed
+        # on, never a traceback.
+        if not seen:
+            raise
+        again = check(seen[0].case, loop, guard)
+        if again is not None and again.key == target:
+            return Search(again, count)
+        return Search(replace(seen[0], note=_FLAKY_NOTE), count)
     return Search(check(case, loop, guard), count, replayed=0 < count <= stored)
+
+
+_FLAKY_NOTE = (
+    "flaky: the loop failed this case once and passed it when it was run again, so it is not "
+    "deterministic under a fixed seed (state kept between runs, real time, real randomness or "
+    "threads); the reproducer may not fail every time"
+)
 
 
 def polish(

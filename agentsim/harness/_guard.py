@@ -46,9 +46,9 @@ import ctypes
 import math
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence, Sized
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, SupportsIndex, TypeVar
+from typing import Any, Protocol, SupportsIndex, TypeVar
 
 from agentsim.check._invariants import Violation
 from agentsim.core._errors import InputError
@@ -125,10 +125,18 @@ class _CountingLoop(VirtualEventLoop):
         super()._run_once()  # type: ignore[misc]
 
 
+class _Sampled(Protocol):
+    """What the watchdog samples: a `_CountingLoop` or trio's `VirtualClock` (harness/_trio_run)."""
+
+    iterations: int
+
+    def time(self) -> float: ...
+
+
 class _Watch:
     __slots__ = ("budget", "deadline", "loop", "problem", "thread")
 
-    def __init__(self, budget: float, loop: _CountingLoop) -> None:
+    def __init__(self, budget: float, loop: _Sampled) -> None:
         self.thread = threading.get_ident()
         self.budget, self.loop = budget, loop
         self.deadline = time.monotonic() + budget
@@ -152,7 +160,7 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
         self._wakes_at = math.inf  # when the thread wakes next (inf: when notified)
 
-    def arm(self, budget: float, loop: _CountingLoop) -> _Watch:
+    def arm(self, budget: float, loop: _Sampled) -> _Watch:
         watch = _Watch(budget, loop)
         with self._cond:
             self._watches.add(watch)
@@ -201,6 +209,14 @@ class _Watchdog:
                 return  # it ended meanwhile
             after = (watch.loop.iterations, watch.loop.time())
             watch.problem = _what_it_did(watch.budget, before, after)
+            interrupt = getattr(watch.loop, "interrupt", None)
+            if after[0] != before[0] and interrupt is not None:
+                # trio's clock (harness/_trio_run): the loop still gets control back, so the
+                # run is cancelled at its next checkpoint - an exception raised into trio's
+                # own scheduler would corrupt it. Ignored, the next round raises as usual.
+                interrupt()
+                watch.deadline = time.monotonic() + max(0.05, watch.budget / 10)
+                return
         _raise_in(watch.thread, Interrupted)
         watch.deadline = time.monotonic() + max(0.05, watch.budget / 10)  # again, if ignored
 
@@ -252,6 +268,12 @@ def _wrap_sleep() -> None:
 
 def _cleanup(loop: _CountingLoop, budget: float) -> None:
     """Cancel what is left and close the loop; a task that will not stop is abandoned."""
+    if not asyncio.all_tasks(loop) and not _unfinished_asyncgens(loop):
+        # The usual end of a run: nothing left to cancel or finalize (closing a finished async
+        # generator does nothing), so no guarded clean-up run is needed.
+        with contextlib.suppress(RuntimeError):
+            loop.close()
+        return
     watch = _WATCHDOG.arm(min(budget, 1.0), loop)
     previous = getattr(_guarded, "watch", None)
     _guarded.watch = watch
@@ -272,6 +294,15 @@ def _cleanup(loop: _CountingLoop, budget: float) -> None:
         # Interrupted inside asyncio's own bookkeeping, the loop may think it still runs.
         with contextlib.suppress(RuntimeError):
             loop.close()
+
+
+def _unfinished_asyncgens(loop: asyncio.AbstractEventLoop) -> bool:
+    """Does `loop` know an async generator that has not finished (what `shutdown_asyncgens`
+    would close)? A finished one has no frame left."""
+    gens: Iterable[Any] | None = getattr(loop, "_asyncgens", None)  # CPython's record of them
+    if gens is None:
+        return True  # unknown: clean up the long way
+    return any(getattr(gen, "ag_frame", True) is not None for gen in list(gens))
 
 
 def _quiet_about_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -16,12 +16,12 @@ closed at loop shutdown) cannot change it.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentsim.core._backends import cancelled_errors, clock
 from agentsim.core._chunks import Chunk
 from agentsim.core._runtime import CancelToken
 from agentsim.core._tools import Tool, Toolset
@@ -113,15 +113,15 @@ class Recorder:
     """Wraps a run's provider, tools and cancel token; `freeze()` gives the `Recording`."""
 
     def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._start = self._loop.time()
+        self._clock = clock()
+        self._start = self._clock()
         self._requests: list[_OpenRequest] = []
         self._tools: list[_OpenTool] = []
         self._cancel_at: float | None = None
         self._remove: Callable[[], None] | None = None
 
     def now(self) -> float:
-        return self._loop.time() - self._start
+        return self._clock() - self._start
 
     def provider(self, provider: Provider) -> Provider:
         return _RecordingProvider(provider, self)
@@ -157,7 +157,7 @@ class Recorder:
                 record = begin(arguments)
                 try:
                     value = await function(**arguments)
-                except asyncio.CancelledError:
+                except cancelled_errors():
                     finish(record, "cancelled")
                     raise
                 except BaseException as exc:
@@ -250,7 +250,7 @@ class _RecordingProvider:
         except GeneratorExit:
             record.ended = "closed"
             raise
-        except asyncio.CancelledError:
+        except cancelled_errors():
             record.ended = "closed"
             raise
         except Exception as exc:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from agentsim.check._invariants import INVARIANTS, StreamLog, Trace, Violation, check_trace
-from agentsim.core._errors import HarnessError
+from agentsim.core._backends import Backend, check_backend, clock, current_backend
+from agentsim.core._errors import HarnessError, InputError
 from agentsim.core._events import (
     AgentEvent,
     RunCancelled,
@@ -167,12 +168,10 @@ async def run_loop(
     time the cancel token fired, and the provider's `requests` and `streams` if it records them.
     """
     judged = parse_features(features) if features is not None else declared_features(loop)
-    event_loop = asyncio.get_running_loop()
-    origin = event_loop.time()
+    time = clock()
+    origin = time()
     cancelled_at: list[float] = []
-    remove = request.cancel.add_callback(
-        lambda: cancelled_at.append(round(event_loop.time() - origin, 9))
-    )
+    remove = request.cancel.add_callback(lambda: cancelled_at.append(round(time() - origin, 9)))
     recorder = TimelineRecorder()
     recorder.watch(request.cancel)
     events: list[AgentEvent] = []
@@ -203,6 +202,10 @@ async def run_loop(
                 break
     except Exception as exc:
         crash = f"the loop raised {type(exc).__name__}: {exc}"
+        if current_backend() == "trio":
+            from agentsim.harness._trio_run import asyncio_only
+
+            crash = asyncio_only(exc) or crash
     finally:
         if run is not None:
             try:
@@ -218,9 +221,27 @@ async def run_loop(
     outcome = getattr(run, "outcome", None)
     if not _is_terminal(outcome):
         outcome = events[-1] if events and _is_terminal(events[-1]) else None
-    result = RunResult(
+    # The trace first, then the result once (a frozen result copied with its violations would
+    # cost more than some of the checks).
+    delivered = tuple(events)
+    cancel_at = cancelled_at[0] if cancelled_at else None
+    requests, streams = _recorded(provider, "requests"), _recorded(provider, "streams")
+    trace = Trace(
+        events=delivered,
+        history=history,
+        options=request.options,
+        dropped=dropped,
+        initial_messages=len(request.messages),
+        features=judged,
+        cancel_requested_at=cancel_at,
+        requests=requests,
+        streams=streams,
+    )
+    # A run may report violations of its own (an adapter's dialect rules, S2): judged alongside.
+    own = tuple(getattr(run, "violations", ()))
+    return RunResult(
         seed=seed,
-        events=tuple(events),
+        events=delivered,
         history=history,
         outcome=outcome,
         options=request.options,
@@ -229,13 +250,11 @@ async def run_loop(
         crash=crash,
         recording=recorder.freeze(),
         features=judged,
-        cancel_requested_at=cancelled_at[0] if cancelled_at else None,
-        requests=_recorded(provider, "requests"),
-        streams=_recorded(provider, "streams"),
+        cancel_requested_at=cancel_at,
+        requests=requests,
+        streams=streams,
+        violations=tuple(check_trace(trace)) + own,
     )
-    # A run may report violations of its own (an adapter's dialect rules, S2): judged alongside.
-    own = tuple(getattr(run, "violations", ()))
-    return replace(result, violations=tuple(check_trace(result.trace)) + own)
 
 
 def _recorded(provider: Provider, name: str) -> Any:
@@ -297,7 +316,7 @@ async def _simulate(
     if scenario.cancel is not None and scenario.cancel.request is not None:
         assert scenario.cancel.before_chunk is not None
         at_chunk = (scenario.cancel.request, scenario.cancel.before_chunk, cancel)
-    origin = asyncio.get_running_loop().time()
+    origin = clock()()
     provider = ScriptedProvider(scenario.requests, cancel=at_chunk, origin=origin)
     if loop is None:
         loop = ReferenceLoop(
@@ -306,27 +325,35 @@ async def _simulate(
     request = RunRequest(
         messages=scenario_messages(scenario), options=_options(scenario), cancel=cancel
     )
-    timer = None
-    if scenario.cancel is not None and scenario.cancel.at_time is not None:
+    play = run_loop(
+        loop,
+        request=request,
+        provider=provider,
+        tools=scenario_tools(scenario),
+        seed=scenario.seed if seed is None else seed,
+        drop=scenario.drop,
+        max_events=max_events,
+        features=features,
+    )
+    at_time = scenario.cancel.at_time if scenario.cancel is not None else None
+    if at_time is None:
+        result = await play
+    elif current_backend() == "trio":
+        from agentsim.harness._trio_run import cancelling_at
+
+        result = await cancelling_at(cancel, origin + at_time, play)
+    else:
         event_loop = asyncio.get_running_loop()
-        timer = event_loop.call_at(event_loop.time() + scenario.cancel.at_time, cancel.cancel)
-    try:
-        result = await run_loop(
-            loop,
-            request=request,
-            provider=provider,
-            tools=scenario_tools(scenario),
-            seed=scenario.seed if seed is None else seed,
-            drop=scenario.drop,
-            max_events=max_events,
-            features=features,
-        )
-    finally:
-        if timer is not None:
+        timer = event_loop.call_at(event_loop.time() + at_time, cancel.cancel)
+        try:
+            result = await play
+        finally:
             timer.cancel()
     # After a crash the script's deviations (requests never made) are its consequences.
     problems = () if result.crash else tuple(provider.problems + provider.unused())
     mismatches = tuple(_compare(scenario.expect, result)) if scenario.expect else ()
+    if not (problems or mismatches):
+        return result
     return replace(result, problems=problems, mismatches=mismatches)
 
 
@@ -339,6 +366,7 @@ def run_scenario(
     max_events: int | None = None,
     virtual_wall_clock: bool | None = None,
     features: Iterable[str] | None = None,
+    backend: str = "asyncio",
 ) -> RunResult:
     """Load (if given a path) and run a scenario on a fresh virtual event loop, guarded.
 
@@ -346,7 +374,10 @@ def run_scenario(
     and guardrails configure only the reference loop). `budget` (wall-clock seconds, default
     10) and `max_events` (default 100,000) bound the run (`agentsim.harness._guard`); `features`
     overrides what the loop declares (`declared_features`) as the semantics it is judged on.
+    `backend` is ``"asyncio"`` (a `VirtualEventLoop`) or ``"trio"`` (``trio.run`` on a virtual
+    clock; the same scenario and seed give the same bytes on both, DESIGN §4 M2).
     """
+    chosen = check_backend(backend)
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     return guarded_run(
@@ -356,11 +387,13 @@ def run_scenario(
         limits=Limits.of(budget, max_events),
         virtual_wall_clock=virtual_wall_clock,
         features=features,
+        backend=chosen,
     )
 
 
-def _virtual_limit(options: LoopOptions) -> float:
-    return 4 * options.deadline + 3600.0  # far past anything a loop keeping its deadline does
+def _virtual_limit(scenario: Scenario) -> float:
+    # Far past anything a loop keeping its deadline does (the scenario's, as its LoopOptions has).
+    return 4 * float(scenario.options.deadline) + 3600.0
 
 
 def guarded_run(
@@ -371,8 +404,14 @@ def guarded_run(
     limits: Limits,
     virtual_wall_clock: bool | None = None,
     features: Iterable[str] | None = None,
+    backend: Backend = "asyncio",
 ) -> RunResult:
     """`simulate` on a fresh virtual loop under every guard; never raises for the loop's sake."""
+    wall = scenario.virtual_wall_clock if virtual_wall_clock is None else virtual_wall_clock
+    if backend == "trio" and wall:
+        raise InputError(
+            "virtual_wall_clock works on the asyncio backend only", path="virtual_wall_clock"
+        )
     if loop is None:
         loop = ReferenceLoop(
             hooks=scenario_hooks(scenario), guardrails=scenario_guardrails(scenario)
@@ -390,6 +429,7 @@ def guarded_run(
         loop=loop,
         seed=seed,
         limits=limits,
+        backend=backend,
     )
 
 
@@ -400,9 +440,11 @@ def guard_simulation(
     loop: AgentLoop,
     seed: int | None,
     limits: Limits,
+    backend: Backend = "asyncio",
 ) -> RunResult:
     """`main(loop)` (a coroutine running `loop` once, such as `simulate`) on a fresh virtual
-    loop under every guard; a run that blew up becomes `broken_run` of `scenario`'s setup."""
+    loop (or trio run) under every guard; a run that blew up becomes `broken_run` of
+    `scenario`'s setup."""
     recorder = Recorder(loop)
     if _loop_running():
         # A thread runs one event loop at a time: agentsim's limitation, never the loop's fault.
@@ -422,9 +464,17 @@ def guard_simulation(
             harness.append(f"{type(exc).__name__}: {exc}")
             raise
 
-    result, problem = run_guarded_coroutine(
-        watched(), budget=limits.budget, virtual_limit=_virtual_limit(_options(scenario))
-    )
+    virtual_limit = _virtual_limit(scenario)
+    if backend == "trio":
+        from agentsim.harness._trio_run import run_guarded_trio
+
+        result, problem = run_guarded_trio(
+            watched, budget=limits.budget, virtual_limit=virtual_limit
+        )
+    else:
+        result, problem = run_guarded_coroutine(
+            watched(), budget=limits.budget, virtual_limit=virtual_limit
+        )
     if harness:
         return harness_run(scenario, recorder, seed, harness[0])
     if problem is None and result is not None:

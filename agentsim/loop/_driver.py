@@ -9,6 +9,8 @@ inside a blocking await at that moment, cancels the driver's task; the driver cl
 cancellation at the await, undoes it (`Task.uncancel`) and hands the interruption to the machine.
 If the driver is suspended at a `yield` instead (the consumer is busy), the interruption is handled
 as soon as the consumer asks for the next event. Fast chunks therefore cost no timer work at all.
+On trio (no `uncancel`, no `call_at`) the same machine runs under `agentsim.loop._trio_driver`,
+chosen when the run is first iterated.
 
 Closing the event iterator early (`aclose()`, or leaving `async for` and closing) is a consumer
 drop: the machine records `run_cancelled` with reason ``consumer_dropped`` as the outcome, leaves
@@ -23,6 +25,7 @@ import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
+from agentsim.core._backends import current_backend
 from agentsim.core._chunks import Chunk
 from agentsim.core._events import AgentEvent, TerminalEvent
 from agentsim.core._history import Message
@@ -93,13 +96,21 @@ class ReferenceRun:
         self._last_chunk = 0.0
         self._task: asyncio.Task[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._events = self._drive()
+        self._events: AsyncGenerator[AgentEvent, None] | None = None
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
+        if self._events is None:  # the backend is known once the run is iterated
+            if current_backend() == "asyncio":
+                self._events = self._drive()
+            else:
+                from agentsim.loop._trio_driver import drive_trio
+
+                self._events = drive_trio(self, (_invoke, _close, _provider_failure))
         return self._events
 
     async def aclose(self) -> None:
-        await self._events.aclose()
+        if self._events is not None:
+            await self._events.aclose()
 
     @property
     def history(self) -> Sequence[Message]:

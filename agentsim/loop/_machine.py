@@ -85,6 +85,16 @@ from agentsim.loop._tool_phase import ToolPhase
 __all__ = ["LoopMachine"]
 
 _TEXT, _REASONING, _CALL = 0, 1, 2
+_HANDLERS: dict[type, str] = {
+    TextChunk: "_on_text",
+    ReasoningChunk: "_on_reasoning",
+    ToolCallStartChunk: "_on_call_start",
+    ToolCallArgsChunk: "_on_call_args",
+    ToolCallEndChunk: "_on_call_end",
+    UsageChunk: "_on_usage",
+    FinishChunk: "_on_finish",
+    ErrorChunk: "_on_error_chunk",
+}
 
 
 class LoopMachine(ToolPhase):
@@ -128,16 +138,6 @@ class LoopMachine(ToolPhase):
         self._step_message = AssistantMessage(())
         self._results: dict[str, ToolResultMessage] = {}
         self._next_call = 0
-        self._handlers: dict[type, Callable[[Any, float], Action | None]] = {
-            TextChunk: self._on_text,
-            ReasoningChunk: self._on_reasoning,
-            ToolCallStartChunk: self._on_call_start,
-            ToolCallArgsChunk: self._on_call_args,
-            ToolCallEndChunk: self._on_call_end,
-            UsageChunk: self._on_usage,
-            FinishChunk: self._on_finish,
-            ErrorChunk: self._on_error_chunk,
-        }
 
     def _reset_response(self) -> None:
         # Blocks of the response being streamed: [kind, parts, signature-or-call].
@@ -245,7 +245,10 @@ class LoopMachine(ToolPhase):
 
     def chunk(self, chunk: Chunk, now: float) -> Action | None:
         """Feed one chunk. `None`: keep reading. Anything else: stop reading and do it."""
-        return self._handlers[type(chunk)](chunk, now)
+        # By name, not a dict of bound methods on the instance: that would be a reference cycle,
+        # and every run's machine (its history, events, tools) would wait for the GC.
+        handler: Callable[[Chunk, float], Action | None] = getattr(self, _HANDLERS[type(chunk)])
+        return handler(chunk, now)
 
     def _count_bytes(self, text: str, now: float) -> Action | None:
         limit = self.options.max_response_bytes

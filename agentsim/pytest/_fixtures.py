@@ -25,6 +25,7 @@ import pytest
 from agentsim.cassettes._convert import replay_cassette
 from agentsim.cassettes._files import Cassette, load_cassette
 from agentsim.cassettes._provider import Chunking
+from agentsim.cassettes._request_diff import RequestCheck
 from agentsim.fuzz._properties import run_guarded
 from agentsim.harness._run import RunResult
 from agentsim.pytest._loops import LoopSpec, configured_loop, factory_of, run_limits
@@ -62,6 +63,7 @@ class AgentsimReplay(Protocol):
         chunking: Chunking = "recorded",
         seed: int | None = None,
         run: int | None = None,
+        requests: RequestCheck = "loose",
     ) -> RunResult: ...
 
 
@@ -158,6 +160,7 @@ def _replayer(
         chunking: Chunking = "recorded",
         seed: int | None = None,
         run: int | None = None,
+        requests: RequestCheck = "loose",
     ) -> RunResult:
         if not isinstance(cassette, Cassette):
             cassette = load_cassette(_resolve(cassette, request))
@@ -169,6 +172,7 @@ def _replayer(
             seed=chosen or 0,
             loop=factory() if factory is not None else None,
             run=run,
+            requests=requests,
         )
         return note_result(request, str(cassette.path), result)
 
@@ -218,7 +222,8 @@ def agentsim_replay(
 
     Its tools answer with the results the recording sent back; `problems` lists the requests
     beyond the recording and the interactions never requested. A cassette holding several runs
-    replays run by run (`run=N` picks one; see `replay_cassette`).
+    replays run by run (`run=N` picks one; see `replay_cassette`); each request the loop sends
+    is compared with the recorded one (`requests="loose"`, ``"strict"`` or ``"off"``).
     """
     replay = _replayer(request, agentsim_loop, agentsim_seed)
 

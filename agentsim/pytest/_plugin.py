@@ -19,6 +19,11 @@ What it adds, and the choices behind it:
   the session goes on. ``sse_snapshot`` and ``normalized_sse_snapshot`` are the syrupy
   fixtures for byte-exact ``.sse`` snapshots; syrupy is imported only when one is used, so
   the plugin loads without it.
+- **Record mode.** ``agentsim_provider(cassette, upstream=URL)`` is a base URL for a test's
+  HTTP provider client: the cassette served back on loopback, or, with
+  ``--agentsim-record=once|new_episodes|all``, the real provider through the recording proxy
+  (pytest-recording's convention, vcrpy's modes; the default ``none`` only replays). See
+  `agentsim.pytest._recording`.
 - **One test per scenario file.** ``@pytest.mark.agentsim_scenarios("scenarios")``
   parametrizes the test's ``scenario`` argument with the path of every ``*.yaml`` file in the
   folder (``agentsim_cassettes`` does the same for ``cassette``); `scenario_params` is the
@@ -93,17 +98,20 @@ from agentsim.pytest._network_guard import (
     pytest_runtest_setup,
     pytest_runtest_teardown,
 )
+from agentsim.pytest._recording import AgentsimProvider, agentsim_provider, record_mode_option
 from agentsim.pytest._timelines import note_item_result, pytest_runtest_makereport
 
 __all__ = [
     "AgentsimAReplay",
     "AgentsimARun",
+    "AgentsimProvider",
     "AgentsimReplay",
     "AgentsimRun",
     "LoopSpec",
     "agentsim_areplay",
     "agentsim_arun",
     "agentsim_loop",
+    "agentsim_provider",
     "agentsim_replay",
     "agentsim_run",
     "agentsim_seed",
@@ -223,6 +231,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ),
     )
     group.addoption(
+        "--agentsim-record",
+        metavar="MODE",
+        type=record_mode_option,
+        default="none",
+        help=(
+            "how agentsim_provider treats cassettes: none (replay only; default), once (record "
+            "missing ones through the real provider), new_episodes (record and append), all "
+            "(record afresh)"
+        ),
+    )
+    group.addoption(
         "--agentsim-allow-network",
         action="store_true",
         default=False,
@@ -256,7 +275,9 @@ def pytest_report_header(config: pytest.Config) -> str:
     seed = config.getoption("agentsim_seed")
     loop = loop_spec(config) or "the reference loop"
     seeded = f", seed {seed}" if seed is not None else ""
-    return f"agentsim: loop under test {loop}{seeded}, network guard {guard}"
+    record = config.getoption("agentsim_record")
+    recording = f", record mode {record}" if record != "none" else ""
+    return f"agentsim: loop under test {loop}{seeded}, network guard {guard}{recording}"
 
 
 # -- one test per scenario file -------------------------------------------------------------------

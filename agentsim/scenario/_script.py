@@ -2,13 +2,13 @@
 
 `ScriptedProvider` plays one script entry per provider request, strictly: a request beyond the
 script fails (and is recorded), and entries never requested are reported by `unused()`. Delays are
-virtual (`asyncio.sleep` on the simulation's loop). `FunctionProvider` is the same for library
-users who would rather write a function of the request than a file.
+virtual (a sleep on the simulation's loop, asyncio's or trio's: `agentsim.core._backends`).
+`FunctionProvider` is the same for library users who would rather write a function of the
+request than a file.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentsim.check._trace import StreamLog
+from agentsim.core._backends import clock, sleep, sleep_forever
 from agentsim.core._chunks import (
     Chunk,
     ErrorChunk,
@@ -127,9 +128,9 @@ def wire_error(item: Reset | Malformed) -> ProviderError:
 
 async def _pause(item: Delay | Stall) -> None:
     if isinstance(item, Stall):
-        await asyncio.get_running_loop().create_future()
+        await sleep_forever()
     elif item.seconds > 0:
-        await asyncio.sleep(item.seconds)
+        await sleep(item.seconds)
 
 
 class FunctionProvider:
@@ -320,11 +321,11 @@ class ScriptedProvider(StrictPlayback):
         return out
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
-        loop = asyncio.get_running_loop()
+        time = clock()
         origin = self._origin
 
         def now() -> float:
-            return round(loop.time() - origin, 9)
+            return round(time() - origin, 9)
 
         log = StreamLog(number=len(self.requests) + 1, opened=now())
         self.streams.append(log)
@@ -355,7 +356,7 @@ class ScriptedProvider(StrictPlayback):
                 if self._cancel is not None and self._cancel[:2] == (number, chunk_number):
                     self._cancel[2].cancel()
                     # The cancellation arrives while the loop waits for this chunk: never deliver.
-                    await loop.create_future()
+                    await sleep_forever()
                 t = now()
                 log.longest_wait = max(log.longest_wait, t - waiting_since)
                 log.chunks += 1
@@ -399,7 +400,7 @@ def _scripted_tool(name: str, script: ToolScript) -> Tool:
         nonlocal calls
         calls += 1
         if script.delay:
-            await asyncio.sleep(script.delay)
+            await sleep(script.delay)
         if script.raises is not None:
             raise ScriptedToolFailure(script.raises)
         if script.error is not None:

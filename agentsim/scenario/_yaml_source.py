@@ -41,6 +41,7 @@ MAX_BYTES = 256 * 1024 * 1024
 MAX_DEPTH = 100
 MAX_NODES = 5_000_000
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -112,6 +113,8 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _STR:
+            return node.value  # what the safe constructor makes of a string, without its calls
         return self._constructor.construct_object(node, deep=True)
 
     def _fail(self, node: yaml.Node, message: str) -> InputError:

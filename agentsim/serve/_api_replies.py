@@ -470,9 +470,17 @@ def _json_reply(api: ApiName, items: Sequence[StreamItem]) -> Reply:
 
 
 def scripted_reply(
-    api: ApiName, items: Sequence[StreamItem], *, stream: bool, array: bool = False
+    api: ApiName,
+    items: Sequence[StreamItem],
+    *,
+    stream: bool,
+    array: bool = False,
+    usage: bool = True,
 ) -> Reply:
     """The answer to a request that a script entry plays (its chunks, delays and stall).
+
+    `usage` False leaves the usage out of a streamed answer (`ApiCall.streams_usage`: an OpenAI
+    Chat Completions request that did not ask for it gets no usage chunk, as from the real API).
 
     Raises `ValueError` when the API cannot express the chunks (arguments that are not a JSON
     object, for Anthropic's or Gemini's whole calls).
@@ -489,5 +497,7 @@ def scripted_reply(
         elif not isinstance(item, UsageChunk):
             break
     if stream:
+        if not usage:
+            items = [item for item in items if not isinstance(item, UsageChunk)]
         return _stream_reply(api, items, array=array)
     return _json_reply(api, items)

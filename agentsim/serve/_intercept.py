@@ -229,7 +229,9 @@ class _ProviderTransport(ScenarioTransport):
                 scripted.problems.append(problem)
             return error_reply(call.api, ErrorChunk("server", f"agentsim: {problem}", False, 500))
         try:
-            return scripted_reply(call.api, items, stream=call.stream, array=call.array)
+            return scripted_reply(
+                call.api, items, stream=call.stream, array=call.array, usage=call.streams_usage
+            )
         except ValueError as exc:
             error = ErrorChunk(
                 "server", f"agentsim: cannot answer as {call.api}: {exc}", False, 500

@@ -17,6 +17,10 @@ Choices:
 - A request check reads `ProviderRequest(step, attempt, messages, tools)`. HTTP carries no step
   or attempt, so they are inferred: the step is 1 + the assistant messages since the last user
   message; a request whose messages equal the previous request's is a retry (attempt + 1).
+- ``strict``: a request that fails its entry's check is answered at once with the API's own
+  400 (``invalid_request``, code ``agentsim_request_check``, naming what failed) instead of
+  the scripted stream, so the client sees the failure where it happened (`agentsim serve
+  --strict`); the mismatch is a problem all the same.
 - Requests that are refused before reaching the script (malformed body, unknown path, unknown
   model) are `rejections`: answered, listed in the report, but not script problems, since a
   test may send them on purpose. Everything is guarded by a lock, so threads may share one.
@@ -52,8 +56,11 @@ class ScenarioPlayback(StrictPlayback):
     before the script; `unused()` lists script entries never requested; `passed` is the verdict.
     """
 
-    def __init__(self, scenario: Scenario | str | Path, *, models: Iterable[str] = ()) -> None:
+    def __init__(
+        self, scenario: Scenario | str | Path, *, models: Iterable[str] = (), strict: bool = False
+    ) -> None:
         super().__init__()
+        self.strict = strict
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self._scripts = self.scenario.requests
         self._compiled = [compile_request(s, i + 1) for i, s in enumerate(self._scripts)]
@@ -91,10 +98,19 @@ class ScenarioPlayback(StrictPlayback):
         self.calls.append(call)
         check = self._scripts[number - 1].expect
         if check is not None:
-            self.problems.extend(_check_request(check, request, number))
+            failed = _check_request(check, request, number)
+            self.problems.extend(failed)
+            if failed and self.strict:
+                message = "agentsim: the request fails its scenario check: " + "; ".join(failed)
+                chunk = ErrorChunk("invalid_request", message, False, 400)
+                return error_reply(call.api, chunk, code="agentsim_request_check")
         try:
             return scripted_reply(
-                call.api, self._compiled[number - 1], stream=call.stream, array=call.array
+                call.api,
+                self._compiled[number - 1],
+                stream=call.stream,
+                array=call.array,
+                usage=call.streams_usage,
             )
         except ValueError as exc:
             problem = f"request {number}: the scripted response cannot be sent as {call.api}: {exc}"

@@ -16,6 +16,8 @@ Choices:
   connection is closed; the server goes on serving others. A scripted stall hangs until the
   client gives up (its read timeout) or the server stops. A truncated non-streaming answer closes
   the connection mid-body.
+- ``strict``: a request failing its scenario check gets the API's own 400 at once instead of
+  the scripted stream (`ScenarioPlayback`), so the client fails where the loop went wrong.
 - `ScenarioServer` is async (start it on your loop); `serve_scenario` runs one on a background
   thread for synchronous code and tests, and stops it on exit.
 """
@@ -29,13 +31,14 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from agentsim.scenario._schema import Scenario
 from agentsim.serve._api_replies import Reply
 from agentsim.serve._http11 import Exchange, HttpRequest, HttpService
 from agentsim.serve._playback import ScenarioPlayback
 
-__all__ = ["ScenarioServer", "play_reply", "serve_scenario"]
+__all__ = ["ScenarioServer", "play_reply", "serve_in_thread", "serve_scenario"]
 
 
 async def play_reply(
@@ -82,11 +85,12 @@ class ScenarioServer(HttpService):
         speed: float = 1.0,
         models: Iterable[str] = (),
         on_request: Callable[[str], None] | None = None,
+        strict: bool = False,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be a number > 0, got {speed!r}")
         super().__init__(host, port)
-        self.playback = ScenarioPlayback(scenario, models=models)
+        self.playback = ScenarioPlayback(scenario, models=models, strict=strict)
         self.speed = speed
         self.on_request = on_request
         self._ids = itertools.count(1)
@@ -108,12 +112,26 @@ def serve_scenario(
     port: int = 0,
     speed: float = 1.0,
     models: Iterable[str] = (),
+    strict: bool = False,
 ) -> Iterator[ScenarioServer]:
     """Run a `ScenarioServer` on a background thread (its own event loop) for the block.
 
     For synchronous code and tests: ``with serve_scenario("s.yaml") as server: ...server.url``.
     """
-    server = ScenarioServer(scenario, host=host, port=port, speed=speed, models=models)
+    server = ScenarioServer(
+        scenario, host=host, port=port, speed=speed, models=models, strict=strict
+    )
+    with serve_in_thread(server):
+        yield server
+
+
+S = TypeVar("S", bound=HttpService)
+
+
+@contextlib.contextmanager
+def serve_in_thread(service: S) -> Iterator[S]:
+    """Run any `HttpService` (server, proxy) on a background thread with its own event loop
+    for the block; it is closed (the proxy writes what it has) before the block is left."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -121,14 +139,14 @@ def serve_scenario(
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(server.start())
+            loop.run_until_complete(service.start())
         except BaseException as exc:
             failure.append(exc)
             ready.set()
             return
         ready.set()
         loop.run_forever()
-        loop.run_until_complete(server.close())
+        loop.run_until_complete(service.close())
         loop.close()
 
     thread = threading.Thread(target=run, name="agentsim-serve", daemon=True)
@@ -139,7 +157,7 @@ def serve_scenario(
         loop.close()
         raise failure[0]
     try:
-        yield server
+        yield service
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()

@@ -19,6 +19,10 @@ bytes are the same on every run:
   run_cancelled -> RUN_FINISHED ``outcome: {"type": "cancelled"}``; both first close whatever is
   open (text, reasoning, tool calls, step). run_failed -> RUN_ERROR (``code`` = failure kind),
   which may come with items open.
+- sub_run_started -> SUBAGENT_STARTED (``subagentRunId``, ``name`` = the agent,
+  ``parentToolCallId``, ``parentSubagentRunId`` when nested, ``metadata.mode``);
+  sub_run_finished -> SUBAGENT_FINISHED (``result`` = output; a cancelled one has
+  ``metadata.outcome: "cancelled"``) or, failed, SUBAGENT_ERROR (``message``).
 - ``timestamp`` is the event's virtual time in whole milliseconds.
 
 Decoding loses: phases and retries (not sent; phases are re-derived), ``seq``, sub-millisecond
@@ -27,13 +31,15 @@ the cancel reason (always ``cancelled``); ``output``, ``steps`` and the partials
 read (``result`` may be any value); a RUN_FINISHED with an ``interrupt`` outcome counts as
 completed. Steps without usage metadata (other producers) get the run's usage on their last
 step. The ``*_CHUNK`` shorthands are not supported (a `TranscriptError`); state, activity,
-custom, raw and subagent events are skipped.
+custom and raw events are skipped; a SUBAGENT_STARTED without ``metadata.mode`` (other
+producers) is a ``call`` sub-run.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -46,6 +52,10 @@ from agentsim.core._events import (
     RunStarted,
     StepFinished,
     StepStarted,
+    SubRunFinished,
+    SubRunMode,
+    SubRunOutcome,
+    SubRunStarted,
     TextDelta,
     ThinkingDelta,
     ToolCallCompleted,
@@ -88,6 +98,9 @@ _DECODED = frozenset(
         "TOOL_CALL_ARGS",
         "TOOL_CALL_END",
         "TOOL_CALL_RESULT",
+        "SUBAGENT_STARTED",
+        "SUBAGENT_FINISHED",
+        "SUBAGENT_ERROR",
     }
 )
 _SKIPPED = frozenset(
@@ -100,9 +113,6 @@ _SKIPPED = frozenset(
         "RAW",
         "CUSTOM",
         "REASONING_ENCRYPTED_VALUE",
-        "SUBAGENT_STARTED",
-        "SUBAGENT_FINISHED",
-        "SUBAGENT_ERROR",
     }
 )
 _UNSUPPORTED = frozenset({"TEXT_MESSAGE_CHUNK", "TOOL_CALL_CHUNK", "REASONING_MESSAGE_CHUNK"})
@@ -125,6 +135,7 @@ class AGUIEncoder:
         self._reasoning: tuple[str, str] | None = None  # open (span id, message id)
         self._calls: dict[str, list[str]] = {}  # open tool calls -> held-back argument deltas
         self._steps: list[str] = []  # open step names
+        self._subs: list[str] = []  # open sub-runs, innermost last
 
     def feed(self, event: AgentEvent) -> bytes:
         out: list[dict[str, Any]] = []
@@ -194,6 +205,9 @@ class AGUIEncoder:
                 content=content,
                 role="tool",
             )
+        elif isinstance(event, SubRunStarted | SubRunFinished):
+            self._close_segment(put)
+            self._sub_run(event, put)
         elif isinstance(event, RunCompleted | RunCancelled):
             cancelled = isinstance(event, RunCancelled)
             self._close_segment(put)
@@ -215,6 +229,25 @@ class AGUIEncoder:
         elif isinstance(event, RunFailed):
             put("RUN_ERROR", message=event.message, code=event.kind)
         return b"".join(json_frame(frame) for frame in out)
+
+    def _sub_run(self, event: SubRunStarted | SubRunFinished, put: Any) -> None:
+        subs = self._subs
+        if isinstance(event, SubRunStarted):
+            fields: dict[str, Any] = {"subagentRunId": event.sub_run_id, "name": event.agent}
+            if event.parent_call_id:
+                fields["parentToolCallId"] = event.parent_call_id
+            if subs:
+                fields["parentSubagentRunId"] = subs[-1]
+            subs.append(event.sub_run_id)
+            put("SUBAGENT_STARTED", {"mode": event.mode}, **fields)
+            return
+        if event.sub_run_id in subs:
+            subs.remove(event.sub_run_id)
+        if event.outcome == "failed":
+            put("SUBAGENT_ERROR", subagentRunId=event.sub_run_id, message=event.output)
+        else:
+            meta = {"outcome": "cancelled"} if event.outcome == "cancelled" else None
+            put("SUBAGENT_FINISHED", meta, subagentRunId=event.sub_run_id, result=event.output)
 
     def _close_segment(self, put: Any) -> None:
         if self._text is not None:
@@ -246,6 +279,9 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "TOOL_CALL_ARGS": ("toolCallId", "delta"),
     "TOOL_CALL_END": ("toolCallId",),
     "TOOL_CALL_RESULT": ("messageId", "toolCallId"),
+    "SUBAGENT_STARTED": ("subagentRunId", "name"),
+    "SUBAGENT_FINISHED": ("subagentRunId",),
+    "SUBAGENT_ERROR": ("subagentRunId", "message"),
 }
 
 
@@ -353,6 +389,8 @@ def decode_agui(frames: Sequence[Frame]) -> Decoded:
                 None if ok else content,
                 0.0,
             )
+        elif kind.startswith("SUBAGENT_"):
+            event = _decode_sub_run(kind, body, meta, t, run_id)
         elif kind == "RUN_FINISHED":
             outcome = body.get("outcome") or {}
             if outcome.get("type") == "cancelled":
@@ -368,6 +406,24 @@ def decode_agui(frames: Sequence[Frame]) -> Decoded:
         if event is not None:
             items.append((event, i))
     return complete(items, Carries(step_usage=step_usage, run_usage=run_usage))
+
+
+def _decode_sub_run(
+    kind: str, body: Mapping[str, Any], meta: Mapping[str, Any], t: float, run_id: str
+) -> AgentEvent:
+    sub = body["subagentRunId"]
+    if kind == "SUBAGENT_STARTED":
+        mode: SubRunMode = "handoff" if meta.get("mode") == "handoff" else "call"
+        parent = body.get("parentToolCallId")
+        return SubRunStarted(
+            0, t, run_id, sub, parent if isinstance(parent, str) else "", body["name"], mode
+        )
+    if kind == "SUBAGENT_ERROR":
+        return SubRunFinished(0, t, run_id, sub, "failed", body["message"])
+    result = body.get("result")
+    text = result if isinstance(result, str) else "" if result is None else json.dumps(result)
+    outcome: SubRunOutcome = "cancelled" if meta.get("outcome") == "cancelled" else "completed"
+    return SubRunFinished(0, t, run_id, sub, outcome, text)
 
 
 def project_agui(events: Sequence[AgentEvent]) -> list[AgentEvent]:
@@ -440,6 +496,6 @@ def project_agui(events: Sequence[AgentEvent]) -> list[AgentEvent]:
             else:
                 run_usage = True
                 emit(event, ms)
-        elif isinstance(event, RunFailed):
+        elif isinstance(event, RunFailed | SubRunStarted | SubRunFinished):
             emit(event, ms)
     return list(complete(items, Carries(step_usage=step_usage, run_usage=run_usage)).events)

@@ -12,14 +12,18 @@ follows a terminal is one problem, not many).
   ``unclosed`` (RUN_FINISHED with messages, reasoning, tool calls or steps open), ``reused-id``
   (message, reasoning and tool-call ids are never started twice), ``empty-delta``,
   ``args-not-json`` (a call's arguments at TOOL_CALL_END; no arguments at all counts as ``{}``),
-  ``result-unknown-call`` (TOOL_CALL_RESULT only after the TOOL_CALL_END of its call).
+  ``result-unknown-call`` (TOOL_CALL_RESULT only after the TOOL_CALL_END of its call);
+  sub-runs: ``subagent-parent`` (a SUBAGENT_STARTED's ``parentToolCallId`` is a call already
+  started), SUBAGENT_STARTED / FINISHED / ERROR keep ``already-open``, ``reused-id``,
+  ``not-open`` and ``unclosed`` (a subagent still open at RUN_FINISHED) like the other spans.
 - vercel: ``not-open`` (``*-delta`` / ``*-end`` need their ``*-start`` id), ``already-open``,
   ``tool-input-unknown`` (``tool-input-delta`` needs ``tool-input-start``),
   ``tool-output-unknown`` (output for a tool call never announced), ``unclosed`` (text or
   reasoning open at ``finish-step`` / ``finish``), ``abort-and-finish`` (cancellation is ``abort``
   without ``finish``), ``after-terminal``, ``after-done``, ``done`` (the stream ends with
   ``[DONE]``).
-- phase, chat: ``after-terminal`` (nothing after ``done`` / ``error``).
+- phase, chat: ``after-terminal`` (nothing after ``done`` / ``error``); phase's sub-runs:
+  ``subagent-unknown``, ``reused-id``, ``unclosed`` (`_subagent_rules`).
 """
 
 from __future__ import annotations
@@ -69,8 +73,14 @@ class _AGUIRules:
             "reasoning": {},
             "tool call": {},
             "step": {},
+            "subagent": {},
         }
-        self.seen: dict[str, set[str]] = {"message": set(), "reasoning": set(), "tool call": set()}
+        self.seen: dict[str, set[str]] = {
+            "message": set(),
+            "reasoning": set(),
+            "tool call": set(),
+            "subagent": set(),
+        }
         self.args: dict[str, list[str]] = {}
         self.ended: set[str] = set()
         self.started = False
@@ -124,7 +134,8 @@ class _AGUIRules:
             self.flag(
                 "unclosed",
                 i,
-                "every message, reasoning span, tool call and step closed before RUN_FINISHED",
+                "every message, reasoning span, tool call, step and subagent closed before "
+                "RUN_FINISHED",
                 "open: " + ", ".join(still),
             )
 
@@ -165,6 +176,13 @@ class _AGUIRules:
                 text = "".join(self.args[call])
                 if not args_are_json(text):
                     self.flag("args-not-json", i, f"valid JSON arguments for {call!r}", repr(text))
+        elif kind == "SUBAGENT_STARTED":
+            parent = body.get("parentToolCallId")
+            if isinstance(parent, str) and parent not in self.seen["tool call"]:
+                self.flag("subagent-parent", i, "a parentToolCallId already started", repr(parent))
+            self.start("subagent", body["subagentRunId"], i, kind)
+        elif kind in ("SUBAGENT_FINISHED", "SUBAGENT_ERROR"):
+            self.require_open("subagent", body["subagentRunId"], i, kind, close=True)
         elif kind == "TOOL_CALL_RESULT":
             call = body["toolCallId"]
             if call not in self.ended:
@@ -267,9 +285,14 @@ def vercel_rules(frames: Sequence[Frame]) -> list[Violation]:
 def terminal_rules(
     dialect: str, terminals: frozenset[str]
 ) -> Callable[[Sequence[Frame]], list[Violation]]:
-    """S2 for the seed dialects: nothing after the frame that ends the run."""
+    """S2 for the seed dialects: nothing after the frame that ends the run; for phase, the
+    ``subagent_*`` frames pair up."""
 
     def rules(frames: Sequence[Frame]) -> list[Violation]:
+        out = _subagent_rules(dialect, frames) if dialect == "phase" else []
+        return out + _after_terminal(frames)
+
+    def _after_terminal(frames: Sequence[Frame]) -> list[Violation]:
         for position, frame in enumerate(frames[:-1]):
             if frame.kind in terminals:
                 nxt = frames[position + 1]
@@ -284,3 +307,43 @@ def terminal_rules(
         return []
 
     return rules
+
+
+def _subagent_rules(dialect: str, frames: Sequence[Frame]) -> list[Violation]:
+    """``subagent-unknown`` (a ``subagent_completed`` / ``subagent_failed`` for a subagent not
+    running), ``reused-id`` (a subagent id started twice), ``unclosed`` (one still running at
+    ``done``)."""
+    out: list[Violation] = []
+    running: list[str] = []
+    seen: set[str] = set()
+    for frame in frames:
+        kind, body, i = frame.kind, frame.body, frame.index
+        if kind == "subagent_started":
+            sub = body["subagent_id"]
+            if sub in seen:
+                out.append(Violation(f"S2.{dialect}.reused-id", i, "a new subagent_id", repr(sub)))
+            seen.add(sub)
+            running.append(sub)
+        elif kind in ("subagent_completed", "subagent_failed"):
+            sub = body.get("subagent_id") or (running[-1] if running else None)
+            if sub not in running:
+                out.append(
+                    Violation(
+                        f"S2.{dialect}.subagent-unknown",
+                        i,
+                        f"{kind} of a running subagent",
+                        f"{sub!r} is not running",
+                    )
+                )
+            else:
+                running.remove(sub)
+        elif kind == "done" and running:
+            out.append(
+                Violation(
+                    f"S2.{dialect}.unclosed",
+                    i,
+                    "every subagent finished before done",
+                    "running: " + ", ".join(repr(s) for s in running),
+                )
+            )
+    return out

@@ -21,8 +21,14 @@ stream is the native dialect's ``Last-Event-ID`` (`events_after`).
 Decoding loses: the run id, ``t``, ``seq``, steps (re-derived), retries, usage (all 0), failure
 kinds (``provider``; chat's ``billing_error`` is ``usage_limit``), the cancel reason, argument
 deltas (one delta per call), tool durations; chat also loses phases (re-derived) and the output
-(derived). Known frames without an agent event (``title_updated``, ``subagent_*``, ``title``,
-``recovery``, ``done: recovery`` / ``billing_error``) are skipped.
+(derived). Known frames without an agent event (``title_updated``, ``title``, ``recovery``,
+``done: recovery`` / ``billing_error``) are skipped.
+
+Sub-runs (phase only): ``subagent_started`` (``subagent_id``, ``role`` = the agent, ``task``
+empty, plus ``parent_call_id`` and ``mode``, which the seed lacks), ``subagent_completed``
+(``output``; ``status: cancelled`` for a cancelled one) and ``subagent_failed`` (``error``, plus
+``subagent_id``; without one, as the seed sends it, the innermost open sub-run failed). The
+chat dialect has no sub-run frames and drops them.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ from agentsim.core._events import (
     RunCompleted,
     RunFailed,
     StepStarted,
+    SubRunFinished,
+    SubRunMode,
+    SubRunOutcome,
+    SubRunStarted,
     TextDelta,
     ThinkingDelta,
     ToolCallCompleted,
@@ -90,10 +100,13 @@ class PhaseEncoder:
         self._run = ""
         self._index = 0
         self._phase: str | None = None
+        self._roles: dict[str, str] = {}
 
     def feed(self, event: AgentEvent) -> bytes:
         frame: dict[str, Any] | None = None
-        if event.type == "run_started":
+        if isinstance(event, SubRunStarted | SubRunFinished):
+            frame = self._sub_run(event)
+        elif event.type == "run_started":
             self._run = event.run_id
         elif isinstance(event, StepStarted):
             self._index = event.step - 1
@@ -132,6 +145,34 @@ class PhaseEncoder:
         elif isinstance(event, RunFailed):
             frame = {"type": "error", "message": event.message}
         return b"" if frame is None else json_frame(frame)
+
+    def _sub_run(self, event: SubRunStarted | SubRunFinished) -> dict[str, Any]:
+        if isinstance(event, SubRunStarted):
+            self._roles[event.sub_run_id] = event.agent
+            return {
+                "type": "subagent_started",
+                "subagent_id": event.sub_run_id,
+                "role": event.agent,
+                "task": "",
+                "parent_call_id": event.parent_call_id,
+                "mode": event.mode,
+            }
+        if event.outcome == "failed":
+            return {
+                "type": "subagent_failed",
+                "error": event.output,
+                "subagent_id": event.sub_run_id,
+            }
+        frame = {
+            "type": "subagent_completed",
+            "subagent_id": event.sub_run_id,
+            "role": self._roles.get(event.sub_run_id, ""),
+            "task": "",
+            "output": event.output,
+        }
+        if event.outcome == "cancelled":
+            frame["status"] = "cancelled"
+        return frame
 
 
 class ChatEncoder:
@@ -175,6 +216,12 @@ def phase_frames(events: Sequence[ServerSentEvent]) -> list[Frame]:
         elif kind == "done":
             fields.opt_str("status")
             fields.opt_str("output")
+        elif kind in ("subagent_started", "subagent_completed"):
+            fields.string("subagent_id")
+            for key in ("role", "parent_call_id", "mode", "status"):
+                fields.opt_str(key)
+        elif kind == "subagent_failed":
+            fields.opt_str("subagent_id")
         frames.append(frame)
     return frames
 
@@ -191,11 +238,32 @@ def _result(call: str, name: str, ok: bool, output: str | None, error: str | Non
     return ToolExecuted(0, 0.0, "", call, name, ok, output if ok else None, error, 0.0)
 
 
+def _decode_sub_run(kind: str, body: Any, open_subs: list[str]) -> AgentEvent:
+    """A ``subagent_*`` frame; seed 000's ``subagent_failed`` names no subagent, so it is the
+    innermost one open."""
+    if kind == "subagent_started":
+        sub = body["subagent_id"]
+        open_subs.append(sub)
+        parent = body.get("parent_call_id") or ""
+        mode: SubRunMode = "handoff" if body.get("mode") == "handoff" else "call"
+        return SubRunStarted(0, 0.0, "", sub, parent, body.get("role") or "", mode)
+    sub = body.get("subagent_id") or (open_subs[-1] if open_subs else "")
+    if sub in open_subs:
+        open_subs.remove(sub)
+    if kind == "subagent_failed":
+        return SubRunFinished(0, 0.0, "", sub, "failed", as_text(body.get("error", "")))
+    outcome: SubRunOutcome = "cancelled" if body.get("status") == "cancelled" else "completed"
+    return SubRunFinished(0, 0.0, "", sub, outcome, as_text(body.get("output", "")))
+
+
 def decode_phase(frames: Sequence[Frame]) -> Decoded:
     items: list[Item] = []
+    open_subs: list[str] = []
     for frame in frames:
         body, kind, i = frame.body, frame.kind, frame.index
-        if kind == "phase_change":
+        if kind.startswith("subagent_"):
+            items.append((_decode_sub_run(kind, body, open_subs), i))
+        elif kind == "phase_change":
             items.append((PhaseChanged(0, 0.0, "", body["phase"]), i))
         elif kind in ("thinking", "delta"):
             cls = ThinkingDelta if kind == "thinking" else TextDelta
@@ -303,6 +371,8 @@ def _project(events: Sequence[AgentEvent], *, phases: bool) -> list[Item]:
             items.append((replace(event, reason="cancelled"), None))
         elif isinstance(event, RunFailed):
             items.append((replace(event, kind="provider"), None))
+        elif phases and isinstance(event, SubRunStarted | SubRunFinished):
+            items.append((event, None))
     return [(replace(e, t=0.0, run_id=""), None) for e, _ in items]
 
 

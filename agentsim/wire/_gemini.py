@@ -56,7 +56,7 @@ from agentsim.core._chunks import (
 )
 from agentsim.core._sse_framing import ServerSentEvent, SSEDecoder
 from agentsim.core._usage import Usage
-from agentsim.wire._base import WireFormatError, error_from_status
+from agentsim.wire._base import WireFormatError, error_from_status, parse_json
 
 __all__ = ["MODEL", "WIRE_FINISH", "GeminiArrayDecoder", "GeminiDecoder", "compact", "wire_error"]
 
@@ -110,21 +110,18 @@ _RAW_LIMIT = 1 << 20
 _JSON = json.JSONDecoder()
 
 
+_LINE_THEN_JSON = re.compile(rb"[\r\n][{\[]")
+
+
 def _raw_start(data: bytes) -> int:
     """Offset of the first `{` or `[` that starts a line (after CR or LF) in `data`, or -1.
 
-    Walks line breaks with `bytes.find` (C speed; Gemini events are few long lines).
-    """
-    best = -1
-    for newline in (b"\n", b"\r"):
-        at = data.find(newline)
-        while at >= 0:
-            if data[at + 1 : at + 2] in (b"{", b"["):
-                if best < 0 or at + 1 < best:
-                    best = at + 1
-                break
-            at = data.find(newline, at + 1)
-    return best
+    Substring tests first (C speed; SSE lines start with a field name, so a stream without
+    raw JSON is ruled out at once), then one regular-expression search."""
+    if not (b"\n{" in data or b"\r{" in data or b"\n[" in data or b"\r[" in data):
+        return -1
+    found = _LINE_THEN_JSON.search(data)
+    return -1 if found is None else found.start() + 1
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -350,7 +347,7 @@ class GeminiDecoder(_GeminiResponses):
             if self._done:
                 return
             try:
-                value = json.loads(event.data)
+                value = parse_json(event.data)
             except (ValueError, RecursionError):
                 raise WireFormatError(
                     f"data is not JSON: {event.data[:80]!r}", api=_API, event=self._events + 1

@@ -6,10 +6,19 @@ text or call part that follows it, as Gemini does), then a last event with `fini
 empty buffer is `{}`), otherwise `ValueError`. An `ErrorChunk` becomes Google's pretty-printed
 `{"error": {...}}` written outside the SSE framing. `normalize_gemini` gives exactly what
 decoding the encoded stream yields.
+
+`thoughtSignature` is base64 on the wire (google-genai reads it as bytes and rejects anything
+else), so a signature that is not base64 (a scenario's readable ``sig-weather-1``) is sent as
+the base64 of its UTF-8 text, and one that is (a recorded signature) as it is. A response that
+thinks but carries no signature at all gets one, deterministic (from the chunks' digest), on
+the first part after its thoughts, as Gemini signs the part that follows its thinking and
+expects it back with the function call.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Sequence
@@ -32,7 +41,7 @@ from agentsim.core._usage import Usage
 from agentsim.wire._base import error_from_status
 from agentsim.wire._gemini import MODEL, WIRE_FINISH, compact, wire_error
 
-__all__ = ["encode_gemini", "normalize_gemini"]
+__all__ = ["encode_gemini", "normalize_gemini", "wire_signature"]
 
 
 # -- encoding -------------------------------------------------------------------------------------
@@ -80,7 +89,7 @@ def _layout(chunks: Sequence[Chunk]) -> _Response:
         elif isinstance(chunk, ReasoningChunk):
             part: dict[str, Any] = {"text": chunk.text, "thought": True} if chunk.text else {}
             if chunk.signature:
-                part["thoughtSignature"] = chunk.signature
+                part["thoughtSignature"] = wire_signature(chunk.signature)
             if part:
                 parts.append(part)
         elif isinstance(chunk, ToolCallStartChunk):
@@ -100,10 +109,44 @@ def _layout(chunks: Sequence[Chunk]) -> _Response:
     return _Response(parts, n, usage, finish, None)
 
 
+def wire_signature(signature: str) -> str:
+    """`signature` as Gemini sends it: itself when it is base64, else the base64 of its text."""
+    try:
+        base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return base64.b64encode(signature.encode("utf-8", "surrogatepass")).decode()
+    return signature
+
+
+def _digest(chunks: Sequence[Chunk]) -> str:
+    return hashlib.sha256(repr(list(chunks)).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sign(response: _Response, digest: str) -> None:
+    """A response with thoughts and no signature gets one on the part after its thoughts (a
+    bare signature part, which encoding puts on the part that follows), or on its last
+    thought when nothing follows."""
+    parts = response.parts
+    thoughts = [i for i, p in enumerate(parts) if isinstance(p, dict) and p.get("thought")]
+    signed = any(isinstance(p, dict) and "thoughtSignature" in p for p in parts)
+    if not thoughts or signed:
+        return
+    seed = hashlib.sha256(f"agentsim-signature:{digest}".encode()).digest()
+    signature = base64.b64encode(seed * 2).decode()
+    after = thoughts[-1] + 1
+    if after < len(parts):
+        parts.insert(after, {"thoughtSignature": signature})
+    else:
+        last = parts[thoughts[-1]]
+        assert isinstance(last, dict)
+        last["thoughtSignature"] = signature
+
+
 def encode_gemini(chunks: Sequence[Chunk]) -> bytes:
     """The exact `alt=sse` stream Gemini sends for `chunks` (see the module docstring)."""
     response = _layout(chunks)
-    digest = hashlib.sha256(repr(list(chunks)).encode("utf-8", "surrogatepass")).hexdigest()
+    digest = _digest(chunks)
+    _sign(response, digest)
     tail = {"modelVersion": MODEL, "responseId": f"agentsim{digest[:16]}"}
     wire_parts: list[dict[str, Any]] = []
     for part in response.parts:
@@ -167,6 +210,7 @@ def encode_gemini(chunks: Sequence[Chunk]) -> bytes:
 def normalize_gemini(chunks: Sequence[Chunk]) -> list[Chunk]:
     """The canonical form of `chunks` for this API: `decode(encode_gemini(chunks))`."""
     response = _layout(chunks)
+    _sign(response, _digest(chunks))
     out: list[Chunk] = []
     for part in response.parts:
         if isinstance(part, _Call):

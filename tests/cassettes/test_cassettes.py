@@ -57,6 +57,7 @@ from agentsim.cassettes._provider import (
     stream_items,
 )
 from agentsim.cassettes._runs import split_runs
+from agentsim.cassettes._scrub import is_credential_name
 from agentsim.cassettes._writing import write_cassette
 from agentsim.cli._main import main
 from agentsim.scenario._script import Delay
@@ -151,7 +152,12 @@ def test_own_cassette_replays_and_converts(path: Path, tmp_path: Path) -> None:
     assert replayed.outcome.t > 1.0  # the recorded timing was slept on the virtual clock
 
     data = cassette_to_scenario(loaded)
-    assert data["tools"] == {"get_weather": {"result": _tool_result(path.stem)}}
+    assert data["tools"] == {
+        "get_weather": {
+            "description": "Current weather for a city.",  # as the recording offered it
+            "result": _tool_result(path.stem),
+        }
+    }
     assert data["input"] == "What's the weather in Paris right now?"
     scenario_file = tmp_path / "s.yaml"
     scenario_file.write_text(scenario_yaml(data), encoding="utf-8")
@@ -333,7 +339,8 @@ text_or_bytes = st.one_of(st.text(), st.binary())
 
 @given(
     bodies=st.lists(st.tuples(text_or_bytes, text_or_bytes), min_size=1, max_size=3),
-    header=st.text(min_size=1).filter(lambda h: h.lower() not in ("authorization", "cookie")),
+    # A credential-like header name is scrubbed by rule, by design (hypothesis found "Passphrase").
+    header=st.text(min_size=1).filter(lambda h: not is_credential_name(h, header=True)),
     offsets=st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=4),
 )
 def test_round_trip_of_arbitrary_bodies(
@@ -702,7 +709,9 @@ def test_error_status_then_retry_and_tool_results_from_the_next_request(tmp_path
     assert data["requests"][0]["chunks"] == [
         {"error": {"kind": "overloaded", "message": "Overloaded", "retryable": True, "status": 529}}
     ]
-    replayed = replay_cassette(loaded)
+    # The requests above are trimmed to what this test is about (a real client would send the
+    # user message and the tool call again): not compared with what the loop sends.
+    replayed = replay_cassette(loaded, requests="off")
     assert replayed.passed, replayed.report()
     assert [e.type for e in replayed.events].count("retry_scheduled") == 1
     assert run_scenario(parse_scenario(data)).events == replayed.events

@@ -340,3 +340,27 @@ def test_search_draws_from_a_given_strategy() -> None:
     assert not any({"cancel", "drop", "hooks", "guardrails"} & set(data) for data in seen)
     found = search("M1", BUGS["usage_not_summed"], examples=30, seed=0, strategy=restricted)
     assert found.examples > 0  # the property's own parameter (a seed) still comes with each case
+
+
+def test_a_loop_that_fails_a_case_only_once_is_reported_flaky_not_raised() -> None:
+    # A nondeterministic loop: its bug shows in one run, every later run (hypothesis' shrinking
+    # and its final replay of the case) passes. Hypothesis calls that Flaky; fuzz reports the
+    # failure it saw, marked flaky, instead of a traceback.
+    from tests.buggy_loops import ForgetsActPhase
+
+    shown = False
+
+    class FlapsOnce(ForgetsActPhase):
+        def _enter(self, phase: Any, t: float) -> None:
+            nonlocal shown
+            shown = shown or (phase == "act" and self._phase == "act")
+            super()._enter(phase, t)
+
+    def once_buggy() -> ReferenceLoop:
+        return ReferenceLoop() if shown else BuggyLoop(machine=FlapsOnce)
+
+    found = search("run", once_buggy, examples=200, seed=1)
+    assert shown
+    assert found.failure is not None
+    assert found.failure.key == "run:EV6"
+    assert found.failure.note.startswith("flaky:")

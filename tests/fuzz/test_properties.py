@@ -6,9 +6,9 @@
 - M1 fragmentation invariance, M2 determinism, M3 time stretching.
 
 Examples per test follow the hypothesis profile (``dev`` 60, ``ci`` 150, ``fuzz`` 5,000); the
-long fuzz run of every property is marked ``slow``. The trio half of M2 ("asyncio against
-trio") does not apply: the reference loop is written against asyncio (tasks, uncancel), so it
-cannot run under trio at all.
+long fuzz run of every property is marked ``slow``. M2's second run is on trio (DESIGN §4:
+"on asyncio and trio"); every bundled scenario is also compared across the backends in
+tests/harness/test_trio.py.
 """
 
 from __future__ import annotations
