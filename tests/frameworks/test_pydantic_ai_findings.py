@@ -15,9 +15,7 @@ SPEC = "examples.frameworks.pydantic_ai_spec"
 FINDINGS = {
     "pydantic_ai_invalid_json_arguments_rewritten.yaml": ("loop", {"H3"}),
     "pydantic_ai_part_end_before_the_last_delta.yaml": ("loop", {"EV5", "H3"}),
-    "pydantic_ai_failed_response_left_out_of_history.yaml": ("structured", {"H3"}),
     "pydantic_ai_agui_relays_malformed_arguments.yaml": ("agui", {"H3", "S2.agui.args-not-json"}),
-    "pydantic_ai_vercel_failed_stream_leaves_a_call_input_available.yaml": ("vercel", {"H3"}),
 }
 
 
