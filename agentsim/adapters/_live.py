@@ -205,6 +205,8 @@ class AdapterRun:
                     self.disconnected = True
                     await self.producer.stop()
                     if self.outcome is None:
+                        for event in self._closing(loop.time() - start):
+                            yield event
                         yield self._cancelled(loop.time() - start)
                     return
                 ended = item is _END
@@ -279,6 +281,11 @@ class AdapterRun:
                 self.outcome = event
         self.events.extend(out)
         return out
+
+    def _closing(self, now: float) -> list[AgentEvent]:
+        """Events the code emitted as it stopped for a cancel, delivered before the
+        ``run_cancelled`` (none here: a client that cancelled reads no more of the body)."""
+        return []
 
     def _cancelled(self, now: float) -> RunCancelled:
         before = self.events

@@ -28,6 +28,12 @@ Choices:
   on whole responses, the answer is delivered when its stream ends (scripted sources are
   delivered at their exact offsets). `requests` keeps each provider request with the chunks the
   client was actually sent (the delivered bytes, read back by the API's decoder).
+- **Nested runs.** A request made in a context where a `NestedScope` is set (`nested_scope`: an
+  adapter sets one while a tool call runs, so an agent the tool delegates to, and the tasks it
+  starts, see it) is answered from the same source, in the order requests are made, but recorded
+  in the scope, not in `requests`: the run's steps and history are its own requests only. A
+  scripted scenario's ``requests`` therefore holds the parent's and the nested agent's answers
+  interleaved, in the order the code asks for them.
 - **What the API cannot say is not said.** Anthropic and Gemini always send a call's arguments
   as a JSON object; a generated response whose arguments are not one is answered with a 500 in
   the API's shape and recorded as a script problem (not the code's failure).
@@ -42,7 +48,7 @@ import importlib
 import json
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -78,11 +84,14 @@ from agentsim.serve._transport import ScenarioTransport, _pieces
 from agentsim.wire._base import ApiName, StreamDecoder, WireFormatError
 from agentsim.wire._registry import decoder_for
 
-__all__ = ["OFFICIAL_HOSTS", "Interception", "intercept"]
+__all__ = ["OFFICIAL_HOSTS", "Interception", "NestedScope", "intercept", "nested_scope"]
 
 OFFICIAL_HOSTS = ("api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com")
 _ACTIVE: contextvars.ContextVar[_Answerer | None] = contextvars.ContextVar(
     "agentsim_intercept", default=None
+)
+_NESTED: contextvars.ContextVar[NestedScope | None] = contextvars.ContextVar(
+    "agentsim_nested", default=None
 )
 _STACK: list[_Answerer] = []
 _LOCK = threading.Lock()
@@ -173,6 +182,28 @@ def _uninstall() -> None:
         _INSTALLED.clear()
 
 
+class NestedScope:
+    """The provider requests of a nested run (see the module's "Nested runs"): `requests` as
+    `Interception.requests` keeps the run's own; `on_first` is called (in the requesting code's
+    context) when the first one is made, which is when the nested run is seen to start."""
+
+    def __init__(self, on_first: Callable[[], None] | None = None) -> None:
+        self.requests: list[tuple[ProviderRequest, list[Chunk]]] = []
+        self.on_first = on_first
+        self._previous: tuple[Message, ...] | None = None
+        self._attempt = 0
+
+
+@contextlib.contextmanager
+def nested_scope(scope: NestedScope) -> Iterator[NestedScope]:
+    """Requests made in this context (and tasks started in it) are `scope`'s."""
+    token = _NESTED.set(scope)
+    try:
+        yield scope
+    finally:
+        _NESTED.reset(token)
+
+
 # -- answering from a provider --------------------------------------------------------------------
 
 
@@ -187,26 +218,33 @@ class _ProviderTransport(ScenarioTransport):
         self._previous: tuple[Message, ...] | None = None
         self._attempt = 0
 
-    def _decode(self, request: Any) -> tuple[ApiCall, ProviderRequest]:
+    def _decode(self, request: Any, scope: NestedScope | None) -> tuple[ApiCall, ProviderRequest]:
         call = parse_call(request.method, request.url.raw_path.decode("ascii"), request.content)
         messages, tools = request_messages(call.api, call.body)
-        self._attempt = self._attempt + 1 if messages == self._previous else 1
-        self._previous = messages
+        seen = scope if scope is not None else self  # attempts count within one run's requests
+        seen._attempt = seen._attempt + 1 if messages == seen._previous else 1
+        seen._previous = messages
         self.calls.append(call)
-        return call, ProviderRequest(_step(messages), self._attempt, messages, tools)
+        return call, ProviderRequest(_step(messages), seen._attempt, messages, tools)
 
     def handle_request(self, request: Any) -> Any:
         raise RuntimeError("agentsim: a provider source answers async clients only")
 
     async def handle_async_request(self, request: Any) -> Any:
         await request.aread()
+        scope = _NESTED.get()
         try:
-            call, asked = self._decode(request)
+            call, asked = self._decode(request, scope)
         except Rejection as exc:
             chunk = ErrorChunk(exc.kind, exc.message, False, exc.status)
             return await self._deliver(request, error_reply(exc.api, chunk, code=exc.code))
         received: list[Chunk] = []
-        self.requests.append((asked, received))
+        if scope is None:
+            self.requests.append((asked, received))
+        else:
+            if not scope.requests and scope.on_first is not None:
+                scope.on_first()
+            scope.requests.append((asked, received))
         # The harness may wrap the provider to record its timeline; the script is what we play.
         scripted = unwrapped(self.provider)
         if isinstance(scripted, ScriptedProvider):

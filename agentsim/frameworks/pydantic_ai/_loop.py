@@ -29,10 +29,19 @@ from typing import Any, Literal
 from agentsim.adapters._live import AdapterRun, Producer, input_text
 from agentsim.adapters._loops import AdapterLoop, asgi_loop
 from agentsim.core._errors import InputError
-from agentsim.core._events import AgentEvent, RunCancelled, RunCompleted, RunFailed, ToolExecuted
+from agentsim.core._events import (
+    AgentEvent,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    SubRunFinished,
+    SubRunStarted,
+    ToolExecuted,
+)
 from agentsim.core._history import AssistantMessage, Message, ToolResultMessage
 from agentsim.core._runtime import Runtime
 from agentsim.core._tools import Toolset
+from agentsim.frameworks.pydantic_ai._delegation import delegation
 from agentsim.frameworks.pydantic_ai._mapping import Mapper
 from agentsim.loop._protocol import AgentRun, Provider, RunRequest
 
@@ -92,8 +101,11 @@ class _AgentProducer(Producer):
         start = clock.time()
         mapper = Mapper(output_limit=0, now=lambda: clock.time() - start)
         self._push(mapper.start())
+        options = dict(self.options)
+        sub_runs = delegation(lambda events: self._push(mapper.sub_run(events)))
+        options["capabilities"] = [*(options.get("capabilities") or ()), sub_runs]
         try:
-            async with self.agent.iter(self.text, **self.options) as run:
+            async with self.agent.iter(self.text, **options) as run:
                 mapper.output_limit = int(getattr(run.ctx.deps, "max_output_retries", 0))
                 async for node in run:
                     if Agent.is_model_request_node(node):
@@ -178,12 +190,20 @@ class _AgentRun(_FrameworkRun):
         for event in fresh:
             if self.outcome is not None:
                 break
+            if isinstance(event, SubRunStarted | SubRunFinished):  # unique across the tree
+                event = replace(event, sub_run_id=f"{self.run_id}-{event.sub_run_id}")
             event = replace(event, seq=len(self.events) + 1, t=now, run_id=self.run_id)
             self.events.append(event)
             out.append(event)
             if isinstance(event, RunCompleted | RunFailed | RunCancelled):
                 self.outcome = event
         return out
+
+    def _closing(self, now: float) -> list[AgentEvent]:
+        """A cancelled agent's delegating calls end their sub-runs as it stops: delivered before
+        the ``run_cancelled`` (SR1: a cancelled parent ends its sub-runs first)."""
+        self.producer.pending = [e for e in self.producer.pending if isinstance(e, SubRunFinished)]
+        return self._decode(now, final=True)
 
 
 class PydanticAiLoop(AdapterLoop):

@@ -126,6 +126,10 @@ class Mapper:
         self.events.extend(out)
         return out
 
+    def sub_run(self, events: list[AgentEvent]) -> list[AgentEvent]:
+        """A delegating call's sub-run events (`_delegation`), as they happen."""
+        return [out for event in events for out in self._emit(event)]
+
     def start(self) -> list[AgentEvent]:
         return self._emit(RunStarted(0, 0.0, ""))
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from agentsim.frameworks.pydantic_ai._delegation import delegation
+
 __all__ = ["ui_app", "ui_body"]
 
 
@@ -28,7 +30,12 @@ def ui_app(agent: Any, ui: str, options: Mapping[str, Any]) -> Any:
     adapter: Any = AGUIAdapter if ui == "agui" else VercelAIAdapter
 
     async def endpoint(request: Request) -> Response:
-        response: Response = await adapter.dispatch_request(request, agent=agent, **options)
+        # Delegating calls' requests are kept apart (their sub-run events are not sent: the
+        # dialects' SSE is pydantic-ai's, which has none).
+        run_options = dict(options)
+        extra = [*(run_options.get("capabilities") or ()), delegation(lambda events: None)]
+        run_options["capabilities"] = extra
+        response: Response = await adapter.dispatch_request(request, agent=agent, **run_options)
         return response
 
     return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
