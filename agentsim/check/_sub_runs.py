@@ -10,7 +10,10 @@ the parent's trace, so the rules are about where the two events sit:
   event, since the sub-run's answer is the result; a ``handoff`` sub-run starts after the
   handoff call's result (the transfer happened) and carries on the run, so it finishes with it.
   Every sub-run finishes before the run's terminal event, whatever the ending (a cancelled or
-  failed parent ends its sub-runs first), and sub-runs nest: the last one started finishes first.
+  failed parent ends its sub-runs first), and sub-runs nest: one started inside another (for the
+  same call, or for a call completed after that one started) finishes first. Sub-runs of
+  different calls made side by side (a response's parallel delegating calls, all completed
+  before either sub-run started) are siblings and may finish in any order.
 - **SR2** (ids unique across the tree): each sub-run id is new (not the run's own id, not an
   earlier sub-run's), finishes once, and each finish names a sub-run that started.
 
@@ -32,11 +35,14 @@ def _sr1(trace: Trace) -> list[Violation]:
     if not any(isinstance(e, SubRunStarted | SubRunFinished) for e in events):
         return []
     completed: set[str] = set()
+    completed_at: dict[str, int] = {}
+    started_at: dict[str, int] = {}
     executed: set[str] = set()
     open_runs: list[SubRunStarted] = []
     for i, event in enumerate(events):
         if isinstance(event, ToolCallCompleted):
             completed.add(event.call_id)
+            completed_at[event.call_id] = i
         elif isinstance(event, ToolExecuted):
             inside = [
                 s for s in open_runs if s.mode == "call" and s.parent_call_id == event.call_id
@@ -71,19 +77,29 @@ def _sr1(trace: Trace) -> list[Violation]:
                     )
                 ]
             open_runs.append(event)
+            started_at.setdefault(event.sub_run_id, i)
         elif isinstance(event, SubRunFinished) and open_runs:
-            if open_runs[-1].sub_run_id != event.sub_run_id:
-                if any(s.sub_run_id == event.sub_run_id for s in open_runs):
-                    return [
-                        Violation(
-                            "SR1",
-                            i,
-                            f"sub-run {open_runs[-1].sub_run_id!r} (started last) to finish first",
-                            f"{event.sub_run_id!r} finished",
-                        )
-                    ]
+            mine = [k for k, s in enumerate(open_runs) if s.sub_run_id == event.sub_run_id]
+            if not mine:
                 continue  # not started: SR2's
-            open_runs.pop()
+            me = open_runs[mine[-1]]
+            at = started_at[event.sub_run_id]
+            inner = [  # started later, in the same call or in a call made inside this one
+                s
+                for s in open_runs[mine[-1] + 1 :]
+                if s.parent_call_id == me.parent_call_id
+                or completed_at.get(s.parent_call_id, -1) > at
+            ]
+            if inner:
+                return [
+                    Violation(
+                        "SR1",
+                        i,
+                        f"sub-run {inner[-1].sub_run_id!r} (inside it) to finish first",
+                        f"{event.sub_run_id!r} finished",
+                    )
+                ]
+            open_runs.pop(mine[-1])
     found = terminal(trace)
     if found is not None and open_runs:
         return [

@@ -153,3 +153,27 @@ def test_a_sub_run_finished_twice_or_never_started_is_sr2() -> None:
 def test_no_false_alarm_on_the_reference_loop(path: Path) -> None:
     result = run_scenario(path)
     assert not [v for v in result.violations if v.invariant.startswith("SR")]
+
+
+def test_sub_runs_of_parallel_calls_are_siblings_and_may_end_in_any_order() -> None:
+    """Two delegating calls of one response (c1, c2 completed before either sub-run starts):
+    c1's sub-run may end first though c2's started last (no false alarm)."""
+    events = [
+        RunStarted(0, 0, R),
+        StepStarted(0, 0, R, 1),
+        *_call("c1", "ask"),
+        *_call("c2", "ask"),
+        SubRunStarted(0, 0, R, "s1", "c1", "helper", "call"),
+        SubRunStarted(0, 0, R, "s2", "c2", "helper", "call"),
+        SubRunFinished(0, 0, R, "s1", "completed", "one"),
+        _done("c1", "ask", "one"),
+        SubRunFinished(0, 0, R, "s2", "completed", "two"),
+        _done("c2", "ask", "two"),
+        StepFinished(0, 0, R, 1, "tool_calls", Usage()),
+        RunCompleted(0, 0, R, "", Usage(), 1),
+    ]
+    assert _ids(events) == []
+    # s2 for the same call as s1 would be inside it: then s1 ending first is SR1.
+    events[7] = SubRunStarted(0, 0, R, "s2", "c1", "helper", "call")
+    found = check_trace(Trace(events=_seq(events)), only=["SR1"])
+    assert [(v.invariant, v.index) for v in found] == [("SR1", 8)]

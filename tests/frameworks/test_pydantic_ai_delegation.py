@@ -78,6 +78,36 @@ def test_a_delegating_tool_is_a_call_sub_run_and_every_invariant_holds() -> None
     assert len(run.interception.requests) == 2
 
 
+def test_parallel_delegating_calls_are_sibling_sub_runs_answered_in_request_order() -> None:
+    """Two tell_joke calls in one response: each runs in its own scope (its own sub-run, named
+    by its call), the nested requests are claimed in the order made (c1's, then c2's), and c1's
+    sub-run may end first though c2's started last."""
+    data = {
+        "input": "Two jokes.",
+        "tools": TOOLS,
+        "requests": [
+            {
+                "chunks": [
+                    call("c1", "tell_joke", {"topic": "cats"}),
+                    call("c2", "tell_joke", {"topic": "dogs"}),
+                    {"finish": "tool_calls"},
+                ]
+            },
+            {"chunks": [{"text": "Cats nap."}, {"finish": "stop"}]},
+            {"chunks": [{"text": "Dogs dig.", "delay": 1.0}, {"finish": "stop"}]},
+            {"chunks": [{"text": "Two jokes."}, {"finish": "stop"}]},
+        ],
+    }
+    result = run_guarded(data, loop=lambda: _spec().loop)
+    assert result.violations == (), result.report()
+    started = [e for e in result.events if isinstance(e, SubRunStarted)]
+    assert [e.parent_call_id for e in started] == ["c1", "c2"]
+    outputs = {e.call_id: e.output for e in result.events if isinstance(e, ToolExecuted)}
+    assert outputs == {"c1": "Cats nap.", "c2": "Dogs dig."}
+    ends = [e.sub_run_id for e in result.events if isinstance(e, SubRunFinished)]
+    assert ends == [started[0].sub_run_id, started[1].sub_run_id]
+
+
 def test_sr1_catches_the_sub_run_ending_after_the_parent_result() -> None:
     result = run_guarded(DELEGATED, loop=lambda: _spec().loop)
     events = list(result.events)
