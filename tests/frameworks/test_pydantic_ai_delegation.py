@@ -12,10 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agentsim import RunCancelled, RunCompleted, ToolExecuted
+import pytest
+
+from agentsim import RunCancelled, RunCompleted, RunFailed, ToolExecuted
 from agentsim.check._invariants import Trace, check_trace
 from agentsim.core._events import StepStarted, SubRunFinished, SubRunStarted, ToolCallCompleted
 from agentsim.core._history import AssistantMessage, UserMessage
+from agentsim.frameworks import pydantic_ai_loop
 from agentsim.fuzz._properties import run_guarded
 
 from ._pydantic_ai_agents import call
@@ -106,6 +109,30 @@ def test_parallel_delegating_calls_are_sibling_sub_runs_answered_in_request_orde
     assert outputs == {"c1": "Cats nap.", "c2": "Dogs dig."}
     ends = [e.sub_run_id for e in result.events if isinstance(e, SubRunFinished)]
     assert ends == [started[0].sub_run_id, started[1].sub_run_id]
+
+
+def test_a_failing_nested_agent_fails_its_sub_run_then_the_run() -> None:
+    server_error = {"chunks": [{"error": {"kind": "server", "status": 500}}]}
+    data = {**DELEGATED, "requests": [DELEGATED["requests"][0], *[server_error] * 3]}
+    result = run_guarded(data, loop=lambda: _spec().loop)
+    assert result.violations == (), result.report()
+    assert isinstance(result.outcome, RunFailed)
+    assert result.outcome.kind == "provider"
+    ends = [e for e in result.events if isinstance(e, SubRunFinished)]
+    assert [e.outcome for e in ends] == ["failed"]
+    assert result.events[-2] is ends[0]
+    assert len(result.trace.requests or ()) == 4  # the SDK's own retries, in the nested agent
+
+
+@pytest.mark.parametrize("ui", ["agui", "vercel"])
+def test_the_ui_apps_keep_the_nested_agents_requests_apart(ui: str) -> None:
+    loop = pydantic_ai_loop(_spec().host, ui=ui)
+    result = run_guarded(DELEGATED, loop=lambda: loop)
+    assert result.violations == (), result.report()
+    assert isinstance(result.outcome, RunCompleted)
+    assert result.outcome.output == "Here is one: Cats nap all day."
+    assert loop.last_run is not None
+    assert len(loop.last_run.interception.requests) == 2
 
 
 def test_sr1_catches_the_sub_run_ending_after_the_parent_result() -> None:
