@@ -38,8 +38,10 @@ __all__ = ["delegation"]
 
 
 def _agent_name() -> str:
-    from pydantic_ai._run_context import get_current_run_context
-
+    try:  # not a public name of pydantic-ai (``_run_context.py``): a name is only a label
+        from pydantic_ai._run_context import get_current_run_context
+    except ImportError:  # pragma: no cover - present in the pydantic-ai versions supported
+        return "agent"
     context = get_current_run_context()  # the nested run's, set around its model request
     agent = getattr(context, "agent", None)
     return str(getattr(agent, "name", None) or "agent")
