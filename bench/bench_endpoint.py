@@ -71,6 +71,46 @@ def _sdk_request_ms(rounds: int = 200) -> float:
         asyncio.set_event_loop(None)
 
 
+def _sdk_bare_request_ms(rounds: int = 200) -> float:
+    """The same SDK request answered with the same bytes, precomputed, by a bare patch of the
+    transport method the intercept patches too: what the SDK costs with no agentsim at all."""
+    import httpx2
+    import openai
+
+    from agentsim import FinishChunk, TextChunk, VirtualEventLoop
+    from agentsim.wire._registry import encode_stream
+
+    body = encode_stream("openai-chat", [TextChunk("Hel"), TextChunk("lo"), FinishChunk("stop")])
+    headers = {"content-type": "text/event-stream"}
+
+    async def answer(self: Any, request: Any) -> Any:
+        return httpx2.Response(200, headers=headers, content=body, request=request)
+
+    client = openai.AsyncOpenAI()
+
+    async def once() -> None:
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        async for _ in stream:
+            pass
+
+    original = httpx2.AsyncHTTPTransport.handle_async_request
+    httpx2.AsyncHTTPTransport.handle_async_request = answer  # type: ignore[method-assign]
+    loop = VirtualEventLoop()
+    try:
+        loop.run_until_complete(once())
+        started = time.perf_counter()
+        for _ in range(rounds):
+            loop.run_until_complete(once())
+        return (time.perf_counter() - started) / rounds * 1000
+    finally:
+        httpx2.AsyncHTTPTransport.handle_async_request = original  # type: ignore[method-assign]
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=300)
@@ -85,7 +125,10 @@ def main() -> None:
     print(f"fuzz run, FastAPI example:   {app:8.1f} examples/s (goal >= 200)")
     print(f"fuzz run, reference loop:    {reference:8.1f} examples/s (same scenarios)")
     print(f"ratio app / reference:       {app / reference:8.3f}")
-    print(f"one SDK request + intercept: {_sdk_request_ms():8.2f} ms")
+    intercepted, bare = _sdk_request_ms(), _sdk_bare_request_ms()
+    print(f"one SDK request + intercept: {intercepted:8.2f} ms")
+    print(f"the same, SDK alone:         {bare:8.2f} ms (same bytes, no agentsim)")
+    print(f"ratio intercept / SDK alone: {intercepted / bare:8.3f}")
 
 
 if __name__ == "__main__":
