@@ -41,50 +41,15 @@ def _rate(loop: Any, examples: int) -> float:
     return found.examples / elapsed
 
 
-def _sdk_request_ms(rounds: int = 200) -> float:
+_CHUNKS = ("Hel", "lo")
+
+
+def _request_ms(rounds: int) -> float:
+    """Milliseconds one streamed Chat Completions request through the openai SDK takes, on the
+    virtual loop, answered by whatever is patched in at the time."""
     import openai
 
-    from agentsim import FinishChunk, FunctionProvider, TextChunk, VirtualEventLoop
-    from agentsim.serve import intercept
-
-    client = openai.AsyncOpenAI()
-    provider = FunctionProvider(lambda _: [TextChunk("Hel"), TextChunk("lo"), FinishChunk("stop")])
-
-    async def once() -> None:
-        stream = await client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
-        )
-        async for _ in stream:
-            pass
-
-    loop = VirtualEventLoop()
-    try:
-        with intercept(provider):
-            loop.run_until_complete(once())
-            started = time.perf_counter()
-            for _ in range(rounds):
-                loop.run_until_complete(once())
-            return (time.perf_counter() - started) / rounds * 1000
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        asyncio.set_event_loop(None)
-
-
-def _sdk_bare_request_ms(rounds: int = 200) -> float:
-    """The same SDK request answered with the same bytes, precomputed, by a bare patch of the
-    transport method the intercept patches too: what the SDK costs with no agentsim at all."""
-    import httpx2
-    import openai
-
-    from agentsim import FinishChunk, TextChunk, VirtualEventLoop
-    from agentsim.wire._registry import encode_stream
-
-    body = encode_stream("openai-chat", [TextChunk("Hel"), TextChunk("lo"), FinishChunk("stop")])
-    headers = {"content-type": "text/event-stream"}
-
-    async def answer(self: Any, request: Any) -> Any:
-        return httpx2.Response(200, headers=headers, content=body, request=request)
+    from agentsim import VirtualEventLoop
 
     client = openai.AsyncOpenAI()
 
@@ -95,8 +60,6 @@ def _sdk_bare_request_ms(rounds: int = 200) -> float:
         async for _ in stream:
             pass
 
-    original = httpx2.AsyncHTTPTransport.handle_async_request
-    httpx2.AsyncHTTPTransport.handle_async_request = answer  # type: ignore[method-assign]
     loop = VirtualEventLoop()
     try:
         loop.run_until_complete(once())
@@ -105,10 +68,41 @@ def _sdk_bare_request_ms(rounds: int = 200) -> float:
             loop.run_until_complete(once())
         return (time.perf_counter() - started) / rounds * 1000
     finally:
-        httpx2.AsyncHTTPTransport.handle_async_request = original  # type: ignore[method-assign]
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def _sdk_request_ms(rounds: int = 200) -> float:
+    """The request answered by agentsim's intercept from a provider."""
+    from agentsim import FinishChunk, FunctionProvider, TextChunk
+    from agentsim.serve import intercept
+
+    chunks = [*(TextChunk(t) for t in _CHUNKS), FinishChunk("stop")]
+    with intercept(FunctionProvider(lambda _: chunks)):
+        return _request_ms(rounds)
+
+
+def _sdk_bare_request_ms(rounds: int = 200) -> float:
+    """The same request answered with the same bytes, precomputed, by a bare patch of the
+    transport method the intercept patches too: what the SDK costs with no agentsim at all."""
+    import httpx2
+
+    from agentsim import FinishChunk, TextChunk
+    from agentsim.wire._registry import encode_stream
+
+    body = encode_stream("openai-chat", [*(TextChunk(t) for t in _CHUNKS), FinishChunk("stop")])
+    headers = {"content-type": "text/event-stream"}
+
+    async def answer(self: Any, request: Any) -> Any:
+        return httpx2.Response(200, headers=headers, content=body, request=request)
+
+    original = httpx2.AsyncHTTPTransport.handle_async_request
+    httpx2.AsyncHTTPTransport.handle_async_request = answer  # type: ignore[method-assign]
+    try:
+        return _request_ms(rounds)
+    finally:
+        httpx2.AsyncHTTPTransport.handle_async_request = original  # type: ignore[method-assign]
 
 
 def main() -> None:
