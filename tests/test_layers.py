@@ -144,6 +144,7 @@ LAYER_FACES = (
     "agentsim.cassettes",
     "agentsim.serve",
     "agentsim.adapters",
+    "agentsim.frameworks",
     "agentsim.report",
 )
 
