@@ -90,7 +90,9 @@ def test_timer_just_after_a_huge_now_does_not_spin_or_fire_early() -> None:
 
     started = time.perf_counter()
     assert run_virtual(main()) == [1e12, 1e12 + 1e-3]
-    assert time.perf_counter() - started < 0.5
+    # A spin would never end (it takes about a millisecond); the bound is loose so that a loaded
+    # machine cannot fail it.
+    assert time.perf_counter() - started < 5
 
 
 def test_clock_lands_exactly_on_when_where_now_plus_timeout_would_not() -> None:
