@@ -16,6 +16,7 @@ FINDINGS = {
     "pydantic_ai_invalid_json_arguments_rewritten.yaml": ("loop", {"H3"}),
     "pydantic_ai_part_end_before_the_last_delta.yaml": ("loop", {"EV5", "H3"}),
     "pydantic_ai_agui_relays_malformed_arguments.yaml": ("agui", {"H3", "S2.agui.args-not-json"}),
+    "pydantic_ai_truncated_stream_accepted.yaml": ("loop", {"EV10"}),
 }
 
 
