@@ -6,14 +6,13 @@ the buggy loop fails and the reference loop passes.
 Searches use a fixed seed, so the counts are exact for a given hypothesis version; the bound
 leaves room for a different version to need several times as many. "Default fuzz finds it" is
 what `agentsim fuzz --loop BUG --seed S` does, without the shrinking: each property in turn on
-its share of the default budget, until one fails. The default suite checks seed 1 for every bug
-but those listed in NEEDS_GENERATION; the `slow` test checks seeds 1, 2 and 3 for all of them.
+its share of the default budget, until one fails. The default suite checks seed 1 for every bug;
+the `slow` test checks seeds 1, 2 and 3 for all of them (none is expected to fail).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -49,19 +48,10 @@ BUGS = {**FIRST_BUGS, **MORE_BUGS}
 # is only reached by the sweep's points halfway through each backoff), for the reproducer test.
 FOUND_BY: dict[str, str] = {"late_cancel_after_backoff": "sweep", "late_cancel_after_tool": "sweep"}
 DEFAULT_EXAMPLES = 1_000  # `agentsim fuzz`'s default budget
-# Classes default fuzz does not reach on every one of seeds 1-3: run only by the slow test, and
-# expected to fail there, until generation reaches them. Empty since the generation work landed:
-# `pytest -m slow` on main finds all of them on seeds 1, 2 and 3.
-NEEDS_GENERATION: frozenset[str] = frozenset()
 
 
-def _bug_params(*, generation: bool = True) -> list[Any]:
-    mark = pytest.mark.xfail(reason="needs generation (issue 12 part 2)", strict=False)
-    return [
-        pytest.param(n, marks=mark) if n in NEEDS_GENERATION else n
-        for n in sorted(BUGS)
-        if generation or n not in NEEDS_GENERATION
-    ]
+def _bug_params() -> list[str]:
+    return sorted(BUGS)
 
 
 def _spec(name: str) -> str:
@@ -85,7 +75,7 @@ def _default_fuzz_finds(name: str, seed: int) -> tuple[str, ...] | None:
     return None
 
 
-@pytest.mark.parametrize("name", _bug_params(generation=False))
+@pytest.mark.parametrize("name", _bug_params())
 def test_default_fuzz_finds_each_bug_on_seed_1(name: str) -> None:
     ids = _default_fuzz_finds(name, 1)
     assert ids is not None, f"default fuzz with seed 1 does not find {name}"
