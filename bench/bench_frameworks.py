@@ -8,8 +8,11 @@ pydantic-ai, openai-agents or LangGraph agent on top of the framework itself.
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agentsim.fuzz._search import search
@@ -30,73 +33,44 @@ def _rate(loop: Any, examples: int) -> float:
     return found.examples / elapsed
 
 
-# -- pydantic-ai ------------------------------------------------------------------------------
+SPECS = Path(__file__).resolve().parents[1] / "examples" / "frameworks"
 
 
-def _pydantic_ai(name: str) -> Callable[[], Any]:
-    """The spec's agent with two tools (`examples/frameworks/pydantic_ai_spec.py`), by name."""
+def _spec_loop(spec: str, name: str) -> Callable[[], Any]:
+    """Builds loop `name` of the example spec `examples/frameworks/<spec>.py` when called (a
+    framework that is not installed raises ImportError then)."""
 
     def build() -> Any:
-        import importlib.util
-        from pathlib import Path
-
-        path = Path(__file__).resolve().parents[1] / "examples/frameworks/pydantic_ai_spec.py"
-        spec = importlib.util.spec_from_file_location("pydantic_ai_spec", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return getattr(module, name)
+        if str(SPECS) not in sys.path:
+            sys.path.insert(0, str(SPECS))
+        return getattr(importlib.import_module(spec), name)
 
     return build
 
 
+# -- pydantic-ai: the spec's agent with two tools, through its events and its UI apps ----------
+
 PYDANTIC_AI: list[Case] = [
-    ("pydantic-ai events", _pydantic_ai("loop")),
-    ("pydantic-ai structured", _pydantic_ai("structured")),
-    ("pydantic-ai AG-UI", _pydantic_ai("agui")),
-    ("pydantic-ai Vercel", _pydantic_ai("vercel")),
+    ("pydantic-ai events", _spec_loop("pydantic_ai_spec", "loop")),
+    ("pydantic-ai structured", _spec_loop("pydantic_ai_spec", "structured")),
+    ("pydantic-ai AG-UI", _spec_loop("pydantic_ai_spec", "agui")),
+    ("pydantic-ai Vercel", _spec_loop("pydantic_ai_spec", "vercel")),
 ]
 
-
-# -- openai-agents ----------------------------------------------------------------------------
-
-
-def _openai_agents(name: str) -> Any:
-    """The example spec's agent (two tools and a handoff): `loop` (Responses) or `chat`."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "frameworks"))
-    return getattr(importlib.import_module("openai_agents_spec"), name)
-
+# -- openai-agents: two tools and a handoff, on the Responses and Chat Completions models --------
 
 OPENAI_AGENTS: list[Case] = [
-    ("openai-agents responses", lambda: _openai_agents("loop")),
-    ("openai-agents chat", lambda: _openai_agents("chat")),
+    ("openai-agents responses", _spec_loop("openai_agents_spec", "loop")),
+    ("openai-agents chat", _spec_loop("openai_agents_spec", "chat")),
 ]
 
+# -- LangGraph: the ReAct agent (two async tools, ChatOpenAI) -----------------------------------
 
-# -- LangGraph --------------------------------------------------------------------------------
-
-
-def _langgraph() -> Any:
-    """The ReAct agent of examples/frameworks/langgraph_spec.py (two async tools, ChatOpenAI)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "frameworks" / "langgraph_spec.py"
-    spec = importlib.util.spec_from_file_location("langgraph_spec", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.loop
-
-
-CASES: list[Case] = [*PYDANTIC_AI, *OPENAI_AGENTS]
-CASES.append(("langgraph", _langgraph))
+CASES: list[Case] = [
+    *PYDANTIC_AI,
+    *OPENAI_AGENTS,
+    ("langgraph", _spec_loop("langgraph_spec", "loop")),
+]
 
 
 def main() -> None:
