@@ -276,8 +276,22 @@ def _is_terminal(event: object) -> TypeGuard[TerminalEvent]:
     return isinstance(event, RunCompleted | RunFailed | RunCancelled)
 
 
+# LoopOptions by the option values they are built from: a fuzz campaign's scenarios share a few
+# dozen, and building (and validating) one costs more than some checks of a run.
+_OPTIONS: dict[object, LoopOptions] = {}
+
+
 def _options(scenario: Scenario) -> LoopOptions:
-    return LoopOptions(**scenario.options.model_dump())
+    values = scenario.options.__dict__  # validated fields (pydantic keeps them in its __dict__)
+    key: object = tuple(values.values())
+    if 0.0 in key:  # (0 == 0.0 == -0.0 == False): then keyed by what exactly they are
+        key = repr(key)
+    options = _OPTIONS.get(key)
+    if options is None:
+        options = LoopOptions(**values)
+        if len(_OPTIONS) < 1024:
+            _OPTIONS[key] = options
+    return options
 
 
 async def simulate(

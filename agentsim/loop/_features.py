@@ -60,6 +60,8 @@ ALL_FEATURES: frozenset[Feature] = frozenset(FEATURE_NAMES)
 def parse_features(names: Iterable[str] | str, *, path: str = "features") -> frozenset[Feature]:
     """Validate feature names (a comma-separated string or an iterable); `InputError` names the
     unknown one and the known ones."""
+    if type(names) is frozenset and names <= ALL_FEATURES:
+        return names  # already valid (a loop's declaration, checked on every run)
     items = names.split(",") if isinstance(names, str) else list(names)
     found: set[Feature] = set()
     for raw in items:
