@@ -17,14 +17,14 @@ closed at loop shutdown) cannot change it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentsim.core._backends import cancelled_errors, clock
 from agentsim.core._chunks import Chunk
 from agentsim.core._runtime import CancelToken
-from agentsim.core._tools import Tool, Toolset
+from agentsim.core._tools import Tool, Toolset, ToolSpec
 from agentsim.loop._protocol import Provider, ProviderRequest
 
 __all__ = [
@@ -127,7 +127,7 @@ class Recorder:
         return _RecordingProvider(provider, self)
 
     def tools(self, tools: Toolset) -> Toolset:
-        return Toolset(self._tool(tool) for tool in tools.values())
+        return _RecordedTools(tools, self._tool)
 
     def watch(self, cancel: CancelToken) -> None:
         if not cancel.cancelled:
@@ -213,6 +213,33 @@ class Recorder:
             ),
             cancel_at=self._cancel_at,
         )
+
+
+class _RecordedTools(Toolset):
+    """`tools` as the loop sees them: each wrapped (`Recorder._tool`) when first looked up, as
+    most runs call few of their tools or none; the same names, order and specs."""
+
+    def __init__(self, inner: Toolset, wrap: Callable[[Tool], Tool]) -> None:
+        self._inner, self._wrap = inner, wrap
+        self._tools = {}  # wrapped so far
+
+    def __getitem__(self, name: str) -> Tool:
+        tool = self._tools.get(name)
+        if tool is None:
+            tool = self._tools[name] = self._wrap(self._inner[name])
+        return tool
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inner)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._inner
+
+    def specs(self) -> tuple[ToolSpec, ...]:
+        return self._inner.specs()  # a wrapped tool keeps its name, description and parameters
 
 
 def recording_of(provider: object) -> Recording | None:
