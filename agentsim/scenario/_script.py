@@ -287,6 +287,27 @@ class StrictPlayback:
         return number
 
 
+class _Compiled:
+    """The streams of a script's entries (`compile_request`), each compiled when first played:
+    a generated script is over-provisioned, and most runs never reach its last entries."""
+
+    __slots__ = ("_scripts", "_streams")
+
+    def __init__(self, scripts: list[RequestScript]) -> None:
+        self._scripts = scripts
+        self._streams: dict[int, list[StreamItem]] = {}
+
+    def __getitem__(self, index: int) -> list[StreamItem]:
+        stream = self._streams.get(index)
+        if stream is None:
+            number = range(len(self._scripts))[index] + 1  # IndexError as a list's
+            stream = self._streams[index] = compile_request(self._scripts[index], number)
+        return stream
+
+    def __len__(self) -> int:
+        return len(self._scripts)
+
+
 class ScriptedProvider(StrictPlayback):
     """Plays a scenario's requests in order, strictly, and records every deviation.
 
@@ -304,7 +325,7 @@ class ScriptedProvider(StrictPlayback):
     ) -> None:
         super().__init__()
         self._scripts = list(scripts)
-        self._compiled = [compile_request(s, i + 1) for i, s in enumerate(scripts)]
+        self._compiled = _Compiled(self._scripts)
         self._cancel = cancel
         self._origin = origin
         self.streams: list[StreamLog] = []
