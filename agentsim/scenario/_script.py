@@ -460,8 +460,15 @@ def _decide(rules: list[HookRule], **facts: Any) -> Decision | None:
     return None
 
 
+# What a scenario without hooks or guardrails configures (most generated ones): built once.
+_NO_HOOKS = Hooks()
+_NO_GUARDRAILS = Guardrails()
+
+
 def scenario_hooks(scenario: Scenario) -> Hooks:
     h = scenario.hooks
+    if not (h.before_step or h.on_text_delta or h.on_tool_call or h.on_tool_result or h.after_step):
+        return _NO_HOOKS
     return Hooks(
         before_step=(lambda step, _m: _decide(h.before_step, step=step)) if h.before_step else None,
         on_text_delta=(lambda text: _decide(h.on_text_delta, text=text))
@@ -489,6 +496,8 @@ def _refuse(rules: list[GuardrailRule], *, step: int | None = None, text: str = 
 
 def scenario_guardrails(scenario: Scenario) -> Guardrails:
     g = scenario.guardrails
+    if not (g.request or g.response):
+        return _NO_GUARDRAILS
 
     def on_response(message: AssistantMessage) -> str | None:
         return _refuse(g.response, text=message.text)
