@@ -283,9 +283,9 @@ _OPTIONS: dict[object, LoopOptions] = {}
 
 def _options(scenario: Scenario) -> LoopOptions:
     values = scenario.options.__dict__  # validated fields (pydantic keeps them in its __dict__)
-    key: object = tuple(values.values())
-    if 0.0 in key:  # (0 == 0.0 == -0.0 == False): then keyed by what exactly they are
-        key = repr(key)
+    fields = tuple(values.values())
+    # (0 == 0.0 == -0.0 == False): with a zero among them, keyed by what exactly they are.
+    key: object = repr(fields) if 0.0 in fields else fields
     options = _OPTIONS.get(key)
     if options is None:
         options = LoopOptions(**values)
