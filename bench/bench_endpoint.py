@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -183,6 +184,8 @@ def _floor(app: Any, recorded: list[tuple[str, list[Canned]]]) -> float:
         return _cpu(serve)
     finally:
         httpx2.AsyncHTTPTransport.handle_async_request = original  # type: ignore[method-assign]
+        gc.collect()  # the SDK's abandoned streams: their finalizers are tasks on this loop
+        loop.run_until_complete(asyncio.sleep(0))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         asyncio.set_event_loop(None)
