@@ -38,6 +38,7 @@ from agentsim.core._chunks import (
 )
 from agentsim.core._errors import InputError
 from agentsim.core._events import CancelReason, FailureKind
+from agentsim.scenario._fast_yaml import fast_load
 from agentsim.scenario._yaml_source import PositionedYAML, load_positioned_yaml
 
 __all__ = [
@@ -534,6 +535,15 @@ def load_scenario(path: str | Path) -> Scenario:
         raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=file) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=file) from None
+    # Positions only on error: plain block YAML is read without them, and a document the fast
+    # path declines, or one that fails validation, goes through the positional loader, whose
+    # errors name the line and column.
+    data = fast_load(text)
+    if isinstance(data, dict):
+        try:
+            return parse_scenario(data, file=file)
+        except InputError:
+            pass
     source = load_positioned_yaml(text, file=file)
     return parse_scenario(source.data, source=source, file=file)
 
