@@ -215,13 +215,17 @@ _ITEM_KEYS = (
 )
 
 
+_ITEM_KEY_SET = frozenset(_ITEM_KEYS)
+
+
 def _item_kind(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if not isinstance(value, dict):
-        return None
-    present = [key for key in _ITEM_KEYS if key in value]
-    return present[0] if len(present) == 1 else None
+    if value.__class__ is not dict:  # the common case first: called once per chunk item
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        if not isinstance(value, dict):
+            return None
+    present = _ITEM_KEY_SET.intersection(value)
+    return next(iter(present)) if len(present) == 1 else None
 
 
 ChunkItem = Annotated[
