@@ -124,6 +124,11 @@ class _CountingLoop(VirtualEventLoop):
         self.iterations += 1
         super()._run_once()  # type: ignore[misc]
 
+    def skip_sleep(self, delay: float) -> bool:
+        skipped = super().skip_sleep(delay)
+        self.iterations += 2 * skipped  # the turns it stands for: progress, not a spin
+        return skipped
+
 
 class _Sampled(Protocol):
     """What the watchdog samples: a `_CountingLoop` or trio's `VirtualClock` (harness/_trio_run)."""

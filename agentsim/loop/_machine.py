@@ -121,6 +121,8 @@ class LoopMachine(ToolPhase):
         self._hooks = hooks or Hooks()
         self._guardrails = guardrails or Guardrails()
         self._start = 0.0
+        self._t_now: float | None = None  # the clock reading `_delta_t` last rounded, and to what
+        self._t_value = 0.0
         self._seq = 0
         self._phase: Phase | None = None
         self._step = 0
@@ -155,6 +157,14 @@ class LoopMachine(ToolPhase):
     def _t(self, now: float) -> float:
         return round(now - self._start, 9)
 
+    def _delta_t(self, now: float) -> float:
+        """`_t(now)` for the deltas: a stream's chunks mostly arrive at one virtual instant, and
+        rounding is a good part of what a delta costs, so the last reading is kept (by identity:
+        an asyncio loop's clock hands out the same float until it moves)."""
+        if now is not self._t_now:
+            self._t_now, self._t_value = now, round(now - self._start, 9)
+        return self._t_value
+
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
@@ -173,7 +183,7 @@ class LoopMachine(ToolPhase):
     # -- start, steps and requests ----------------------------------------------------------------
 
     def start(self, now: float) -> Action:
-        self._start = now
+        self._start, self._t_now = now, None
         self.state = "streaming"
         self.outbox.append(RunStarted(self._next_seq(), 0.0, self.run_id))
         if self.options.max_steps == 0:
@@ -272,7 +282,7 @@ class LoopMachine(ToolPhase):
                 return self._fail("hook", f"on_text_delta hook terminated: {decision.reason}", now)
         if self.options.max_response_bytes is not None and (stop := self._count_bytes(text, now)):
             return stop
-        t = round(now - self._start, 9)
+        t = self._delta_t(now)
         if self._phase != "answer":
             self._enter("answer", t)
         self._seq += 1
@@ -298,7 +308,7 @@ class LoopMachine(ToolPhase):
             return None
         if self.options.max_response_bytes is not None and (stop := self._count_bytes(text, now)):
             return stop
-        t = round(now - self._start, 9)
+        t = self._delta_t(now)
         if self._phase != "think":
             self._enter("think", t)
         self._seq += 1
@@ -339,7 +349,7 @@ class LoopMachine(ToolPhase):
             stop := self._count_bytes(chunk.delta, now)
         ):
             return stop
-        t = round(now - self._start, 9)
+        t = self._delta_t(now)
         if self._phase != "act":
             self._enter("act", t)
         call.parts.append(chunk.delta)

@@ -9,6 +9,7 @@ request than a file.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -38,6 +39,7 @@ from agentsim.core._history import (
 from agentsim.core._runtime import CancelToken
 from agentsim.core._tools import Tool, ToolError, Toolset
 from agentsim.core._usage import Usage
+from agentsim.core._virtual_loop import VirtualEventLoop
 from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
 from agentsim.loop._protocol import ProviderError, ProviderRequest
 from agentsim.scenario._schema import (
@@ -130,6 +132,9 @@ async def _pause(item: Delay | Stall) -> None:
     if isinstance(item, Stall):
         await sleep_forever()
     elif item.seconds > 0:
+        loop = asyncio._get_running_loop()
+        if isinstance(loop, VirtualEventLoop) and loop.skip_sleep(item.seconds):
+            return  # nothing could have happened meanwhile: the clock moved, as the sleep would
         await sleep(item.seconds)
 
 
@@ -351,9 +356,10 @@ class ScriptedProvider(StrictPlayback):
             for item in self._compiled[number - 1]:
                 if item.__class__ is TextChunk and cancel is None:
                     # The common item of a long answer, the same steps as below without the
-                    # type tests; the clock is read, not rounded again, while time stands still.
+                    # type tests; the clock is not rounded again while it stands still (an
+                    # asyncio loop's clock hands out the same float until it moves).
                     raw = time()
-                    if raw != last_raw:
+                    if raw is not last_raw:
                         last_raw, last_t = raw, round(raw - origin, 9)
                     wait = last_t - waiting_since
                     if wait > log.longest_wait:
@@ -365,7 +371,7 @@ class ScriptedProvider(StrictPlayback):
                     blocked = False
                     yield item
                     raw = time()
-                    if raw != last_raw:
+                    if raw is not last_raw:
                         last_raw, last_t = raw, round(raw - origin, 9)
                     waiting_since, blocked = last_t, True
                     continue
