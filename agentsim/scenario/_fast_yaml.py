@@ -192,6 +192,7 @@ def _read(text: str) -> Any:
     pending: tuple[Any, Any, int, bool] | None = (holder, 0, -1, False)
     nodes = 0
     line_match = _LINE.match
+    plain: dict[str, Any] = {}  # plain scalars already resolved, by their text
     for line in text.split("\n"):
         if not line or line[-1] == " ":
             line = line.rstrip(" ")
@@ -276,8 +277,12 @@ def _read(text: str) -> Any:
             pending = (mapping, key, col, True)
         elif rest[0] == "'" and rest[-1] == "'" and len(rest) > 1 and "'" not in rest[1:-1]:
             mapping[key] = rest[1:-1]
+        elif rest in plain:
+            mapping[key] = plain[rest]
         else:
-            mapping[key] = _scalar(rest)
+            value = mapping[key] = _scalar(rest)
+            if rest[0] not in "'\"[{":  # a plain scalar: immutable, and often repeated
+                plain[rest] = value
     if pending is not None:
         container, slot, _, _ = pending
         if container is holder:

@@ -181,9 +181,13 @@ def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
     """One script entry as the stream it plays: chunks, delays and a stall."""
     items: list[StreamItem] = []
     next_index = 0
+    delays: dict[float, Delay] = {}  # one (frozen) Delay per length: a long recording repeats
     for entry in script.chunks:
         if entry.delay:
-            items.append(Delay(entry.delay))
+            delay = delays.get(entry.delay)
+            if delay is None:
+                delay = delays[entry.delay] = Delay(entry.delay)
+            items.append(delay)
         if entry.__class__ is TextItem or isinstance(entry, TextItem):  # most items: kept cheap
             if entry.split is None:
                 items.append(TextChunk(entry.text))
