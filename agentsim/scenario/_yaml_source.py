@@ -90,6 +90,15 @@ _PLAIN_TAGS = frozenset(
 )
 
 
+# What PyYAML's safe constructors raise for a scalar their tag does not fit (`!!int x`,
+# `!!bool x`, `!!timestamp x`), instead of a ConstructorError.
+_CONSTRUCTOR_ERRORS = (ValueError, TypeError, LookupError, AttributeError)
+
+
+def _bad_value(node: yaml.Node) -> str:
+    return f"invalid YAML value {node.value!r} for the tag {node.tag!r}"
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -107,8 +116,8 @@ class _Builder:
             for key_node, value_node in node.value:
                 try:
                     key = self._constructor.construct_object(key_node, deep=True)
-                except (ValueError, TypeError) as exc:
-                    raise self._fail(key_node, f"invalid YAML key: {exc}") from None
+                except _CONSTRUCTOR_ERRORS:
+                    raise self._fail(key_node, _bad_value(key_node)) from None
                 if not isinstance(key, str | int | float | bool) and key is not None:
                     raise self._fail(key_node, "expected a plain key (a string)")
                 if key in out:
@@ -121,8 +130,8 @@ class _Builder:
             return node.value  # what the safe constructor makes of a string, without its calls
         try:
             return self._constructor.construct_object(node, deep=True)
-        except (ValueError, TypeError) as exc:  # `!!int x`: the constructor's own error
-            raise self._fail(node, f"invalid YAML value for {node.tag}: {exc}") from None
+        except _CONSTRUCTOR_ERRORS:
+            raise self._fail(node, _bad_value(node)) from None
 
     def _fail(self, node: yaml.Node, message: str) -> InputError:
         mark = node.start_mark
@@ -231,7 +240,7 @@ def load_yaml(text: str, *, file: str) -> Any:
     constructor = _LOADER("")
     try:
         return constructor.construct_document(node)
-    except (yaml.YAMLError, ValueError, TypeError) as exc:
+    except (yaml.YAMLError, *_CONSTRUCTOR_ERRORS) as exc:
         load_positioned_yaml(text, file=file)  # the positioned builder's own, precise message
         if not isinstance(exc, yaml.YAMLError):
             raise InputError(f"invalid YAML value: {exc}", file=file) from None

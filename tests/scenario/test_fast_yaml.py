@@ -219,6 +219,13 @@ def reference(text: str) -> Any:
         return InputError
 
 
+@pytest.mark.parametrize("text", ["a: !!int x\n", "a: !!bool x\n", "!!timestamp x: 1\n"])
+def test_a_tag_its_scalar_does_not_fit_is_bad_input(text: str) -> None:
+    for load in (load_positioned_yaml, load_yaml):
+        with pytest.raises(InputError, match="invalid YAML value 'x' for the tag"):
+            load(text, file="f.yaml")
+
+
 def check(text: str) -> bool:
     """The property; True when the fast path took the document."""
     fast = fast_load(text)
