@@ -52,7 +52,7 @@ from typing import Any, Protocol, SupportsIndex, TypeVar
 
 from agentsim.check._invariants import Violation
 from agentsim.core._errors import InputError
-from agentsim.core._events import AgentEvent, TerminalEvent
+from agentsim.core._events import EVENT_TYPES, AgentEvent, TerminalEvent
 from agentsim.core._history import Message
 from agentsim.core._runtime import Runtime
 from agentsim.core._tools import Toolset
@@ -395,7 +395,7 @@ class _Recorded:
 
     async def _pass_through(self) -> AsyncGenerator[Any, None]:
         async for event in self.run:
-            if isinstance(event, AgentEvent):
+            if type(event) in EVENT_TYPES or isinstance(event, AgentEvent):
                 self.events.append(event)
             yield event
 
