@@ -65,7 +65,7 @@ class IgnoresPause:
 # -- made here (no corpus needed) -----------------------------------------------------------------
 
 USER = {"role": "user", "content": [{"type": "text", "text": "Search, then sum up."}]}
-PAUSED = [TextChunk("Searching."), FinishChunk("pause")]
+PAUSED: list[Chunk] = [TextChunk("Searching."), FinishChunk("pause")]
 
 
 def _paused_cassette(tmp_path: Path) -> Any:

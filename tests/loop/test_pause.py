@@ -87,7 +87,7 @@ def test_a_paused_scenario_runs_to_its_end_on_both_backends(backend: str) -> Non
         }
     )
     result = run_scenario(scenario, backend=backend)
-    assert result.passed, result.summary()
+    assert result.passed, result.report()
 
 
 def test_other_still_completes_the_run() -> None:
