@@ -213,8 +213,7 @@ def _max_steps(trace: Trace) -> list[Violation]:
             Violation(
                 "EV8",
                 i,
-                f"max_steps failure only after step {options.max_steps} asked for tools "
-                "or paused",
+                f"max_steps failure only after step {options.max_steps} asked for tools or paused",
                 f"failure after step {last_step}"
                 + ("" if asked else " without tool calls or a pause"),
             )
