@@ -5,6 +5,7 @@ provider errors keep their meaning. A loop that completes at a pause is caught b
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from agentsim import (
     TextBlock,
     TextChunk,
     UserMessage,
+    check_trace,
 )
 from agentsim.harness._run import run_scenario
 from agentsim.loop._driver import ReferenceLoop
@@ -130,3 +132,16 @@ def test_a_loop_that_completes_at_a_pause_is_caught_by_the_script_check() -> Non
     result = run_scenario(parse_scenario(data), loop=_IgnoresPause())
     assert not result.passed
     assert any("never" in p and "requests[1]" in p for p in result.problems), result.problems
+
+
+def test_ev8_takes_a_pause_for_a_step_that_asks_for_another() -> None:
+    result = _checked(run_script([[TextChunk("a"), PAUSE]], options=LoopOptions(max_steps=1)))
+    assert isinstance(result.outcome, RunFailed)
+    # A planted bug: the same failure after a step that neither asked for tools nor paused.
+    events = [
+        dataclasses.replace(e, finish_reason="stop") if isinstance(e, StepFinished) else e
+        for e in result.events
+    ]
+    found = check_trace(dataclasses.replace(result.trace, events=events))
+    assert [v.invariant for v in found] == ["EV8"], found
+    assert "without tool calls or a pause" in str(found[0])
