@@ -132,7 +132,10 @@ def _failed_call(error: Any) -> tuple[str, str, str] | None:
         return None
     arguments = call.get("arguments")
     if isinstance(arguments, dict):
-        arguments = _dumps(arguments)
+        try:
+            arguments = _dumps(arguments)
+        except (ValueError, RecursionError):  # decoders raise only WireFormatError
+            return None
     elif not isinstance(arguments, str):
         return None
     message = error.get("message")
