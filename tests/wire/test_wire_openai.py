@@ -809,3 +809,28 @@ def test_openai_sdk_parses_responses_stream() -> None:
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == "Hello, wörld"
     assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+def test_an_sdk_reading_a_rejected_call_gets_the_error_body_pydantic_ai_parses() -> None:
+    # Groq's SDK (Stainless, like openai's) raises at `event: error` with the inner error as
+    # `body`; pydantic-ai's `_parse_tool_use_failed_error` reads the call from it: a message, type
+    # invalid_request_error, code tool_use_failed, and failed_generation `{"name", "arguments"}`.
+    openai = pytest.importorskip("openai")
+    chunks: list[Chunk] = [
+        ReasoningChunk("try it"),
+        ToolCallStartChunk(0, "c", "get_something_by_name"),
+        ToolCallArgsChunk(0, '{"invalid_param": "value"}'),
+        ToolCallEndChunk(0, "Tool call validation failed: missing properties: 'name'"),
+    ]
+    client = _sdk_client(encode_openai_chat(chunks))
+    stream = client.chat.completions.create(
+        model="agentsim-model", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as raised:
+        for _ in stream:
+            pass
+    body = raised.value.body
+    assert body["message"] == "Tool call validation failed: missing properties: 'name'"
+    assert (body["type"], body["code"]) == ("invalid_request_error", "tool_use_failed")
+    generation = json.loads(body["failed_generation"])
+    assert generation == {"name": "get_something_by_name", "arguments": {"invalid_param": "value"}}
