@@ -15,6 +15,11 @@ Choices the design leaves open, made here:
   any event": a usage chunk ahead of an overloaded error does not stop the retry, since the rule
   exists so that a retry never repeats output the consumer has seen.
 - Tool calls that never completed are left out of the history; they are reported as pending.
+- A response that finished with ``pause`` and asked for no tools continues the run with a new
+  step (the paused response sent back as it is), as pydantic-ai continues a suspended response
+  (`pydantic_ai/models/anthropic/_streaming.py`: ``pause_turn`` sets ``state = 'suspended'``;
+  `pydantic_ai/models/_continuation.py` re-issues the request). The output of the run stays the
+  final step's text (EV7), as after a tool step. A ``pause`` with tool calls is a tool step.
 - A protocol slip by the provider (arguments for a call that never started) fails the run with
   kind ``provider``: guessing would hide exactly the bugs agentsim exists to show.
 """
@@ -457,8 +462,24 @@ class LoopMachine(ToolPhase):
                 now,
             )
         if not self._pending_calls:
+            if self._finish == "pause":
+                return self._continue_paused(now)
             return self._finish_step(now) or self._complete_run(now)
         return self.next_tool(now)
+
+    def _continue_paused(self, now: float) -> Action:
+        """The provider paused the turn (Anthropic's ``pause_turn``): the response is in the
+        history as it came; the next step sends it back so that the model continues, with no
+        tool results in between. Bounded by `max_steps` like a step that asked for tools."""
+        if (stop := self._finish_step(now)) is not None:
+            return stop
+        if self._step >= self.options.max_steps:
+            return self._fail(
+                "max_steps",
+                f"step {self._step} of max_steps={self.options.max_steps} paused its turn",
+                now,
+            )
+        return self._begin_step(now)
 
     def _append_response(self) -> AssistantMessage:
         """Build the assistant message from the response so far; append it if it has content."""

@@ -129,8 +129,18 @@ class IndexSpec(_Strict):
     index: Annotated[int, Field(ge=0)]
 
 
+class ToolCallEndSpec(IndexSpec):
+    rejected: str | None = Field(
+        default=None,
+        description=(
+            "The provider's message when it reported the call and rejected it (Groq's "
+            "tool_use_failed); the call is still the model's call."
+        ),
+    )
+
+
 class ToolCallEndItem(_Item):
-    tool_call_end: IndexSpec
+    tool_call_end: ToolCallEndSpec
 
 
 class UsageSpec(_Strict):
@@ -574,6 +584,8 @@ def chunk_item(chunk: Chunk) -> dict[str, Any]:
     if isinstance(chunk, ToolCallArgsChunk):
         return {"tool_call_args": {"index": chunk.index, "delta": chunk.delta}}
     if isinstance(chunk, ToolCallEndChunk):
+        if chunk.rejected is not None:
+            return {"tool_call_end": {"index": chunk.index, "rejected": chunk.rejected}}
         return {"tool_call_end": {"index": chunk.index}}
     if isinstance(chunk, UsageChunk):
         return {"usage": {k: v for k, v in chunk.usage.to_dict().items() if v}}

@@ -220,7 +220,8 @@ def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
         elif isinstance(entry, ToolCallArgsItem):
             items.append(ToolCallArgsChunk(entry.tool_call_args.index, entry.tool_call_args.delta))
         elif isinstance(entry, ToolCallEndItem):
-            items.append(ToolCallEndChunk(entry.tool_call_end.index))
+            end = entry.tool_call_end
+            items.append(ToolCallEndChunk(end.index, end.rejected))
         elif isinstance(entry, UsageItem):
             u = entry.usage
             usage = Usage(u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_tokens)
