@@ -388,15 +388,23 @@ class AdapterRun:
         keep_reasoning = self.features is None or "reasoning" in self.features
         shown = {e.call_id: e.arguments for e in self.events if isinstance(e, ToolCallCompleted)}
         failed = {e.call_id: not e.ok for e in self.events if isinstance(e, ToolExecuted)}
+        later = [_as_shown(m, shown, keep_reasoning, failed) for m in later]
+        pauses = sum(_paused(c) for _, c in asked[:-1])
         out: list[Message] = []
         k = 0
-        for message in later:
-            message = _as_shown(message, shown, keep_reasoning, failed)
+        i = 0
+        while i < len(later):
+            message = later[i]
+            i += 1
             if isinstance(message, AssistantMessage):
                 if not any(_said(b) for b in message.blocks):
                     continue  # nothing said (or only reasoning the code does not claim to show)
-                if k < len(expected) and _canonical(message) == _canonical(expected[k]):
-                    message = expected[k]  # the same content; the order is the API's layout
+                if k < len(expected):
+                    joined_from = i
+                    message, i = _continued(message, later, i, expected[k], pauses)
+                    pauses -= i - joined_from
+                    if _canonical(message) == _canonical(expected[k]):
+                        message = expected[k]  # the same content; the order is the API's layout
                 k += 1
             out.append(message)
         if not isinstance(self.outcome, RunCompleted):
@@ -440,6 +448,34 @@ def _assistant(chunks: Sequence[Chunk]) -> AssistantMessage | None:
             text = "".join(run[1])
             blocks.append(TextBlock(text) if run[0] == "text" else ReasoningBlock(text))
     return AssistantMessage(tuple(blocks)) if blocks else None
+
+
+def _paused(chunks: Sequence[Chunk]) -> bool:
+    return any(isinstance(c, FinishChunk) and c.reason == "pause" for c in chunks)
+
+
+def _continued(
+    message: AssistantMessage,
+    later: Sequence[Message],
+    i: int,
+    shown: AssistantMessage,
+    pauses: int,
+) -> tuple[AssistantMessage, int]:
+    """`message` joined with the assistant messages right after it when the code showed them as
+    one turn: a paused turn (Anthropic's ``pause_turn``) that the code continued within one step,
+    as pydantic-ai does, is sent back as an assistant message and continued by the next response;
+    the wire has two messages where the code's step has one. Joined only as often as responses
+    paused, and only when that is exactly what the events show, so a loop that makes the
+    continuation a step of its own, or one that asks again after a finished answer, is checked
+    as before."""
+    if _canonical(message) == _canonical(shown):
+        return message, i
+    joined, j = message, i
+    while j < len(later) and j - i < pauses and isinstance(nxt := later[j], AssistantMessage):
+        joined, j = AssistantMessage(joined.blocks + nxt.blocks), j + 1
+        if _canonical(joined) == _canonical(shown):
+            return joined, j
+    return message, i
 
 
 def _sealed(messages: Sequence[Message]) -> list[Message]:

@@ -24,6 +24,7 @@ from agentsim.check._invariants import INVARIANTS, StreamLog, Trace, Violation, 
 from agentsim.core._backends import Backend, check_backend, clock, current_backend
 from agentsim.core._errors import HarnessError, InputError
 from agentsim.core._events import (
+    EVENT_TYPES,
     AgentEvent,
     RunCancelled,
     RunCompleted,
@@ -186,7 +187,7 @@ async def run_loop(
             runtime=Runtime(seed=seed),
         )
         async for event in run:
-            if not _is_event(event):  # the protocol's type says nothing of what a loop does
+            if type(event) not in EVENT_TYPES and not _is_event(event):  # (a loop may yield any)
                 crash = f"the loop yielded {_kind(event)}, not an agent event"
                 break
             if len(events) >= max_events:

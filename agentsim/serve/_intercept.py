@@ -320,6 +320,13 @@ class _ProviderTransport(ScenarioTransport):
         cancel: tuple[float, Any] | None = None,
     ) -> Any:
         timeout = self._timeout(request)
+        if cancel is not None and reply.head_at > cancel[0]:
+            # The answer's head comes after the cancel point, as a whole-body (non-streamed) answer
+            # cut before a chunk never comes: the client waits for it, so the cancel comes then,
+            # when the chunk is due (after the client's read timeout, if that is shorter).
+            await self._wait(request, cancel[0], timeout)
+            cancel[1].cancel()
+            await asyncio.get_running_loop().create_future()
         await self._wait(request, reply.head_at, timeout)
         body = self._async_body(request, reply, timeout)
         if cancel is not None:
