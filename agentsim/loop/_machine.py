@@ -471,15 +471,7 @@ class LoopMachine(ToolPhase):
         """The provider paused the turn (Anthropic's ``pause_turn``): the response is in the
         history as it came; the next step sends it back so that the model continues, with no
         tool results in between. Bounded by `max_steps` like a step that asked for tools."""
-        if (stop := self._finish_step(now)) is not None:
-            return stop
-        if self._step >= self.options.max_steps:
-            return self._fail(
-                "max_steps",
-                f"step {self._step} of max_steps={self.options.max_steps} paused its turn",
-                now,
-            )
-        return self._begin_step(now)
+        return self._next_step(now, "paused its turn")
 
     def _append_response(self) -> AssistantMessage:
         """Build the assistant message from the response so far; append it if it has content."""
