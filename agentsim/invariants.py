@@ -1,5 +1,5 @@
-"""The invariant library (DESIGN §4) in one place: the trace checks EV1-EV10 and H1-H4, the
-metamorphic relations M1-M3 with the scenario transformations they compare, and the
+"""The invariant library (DESIGN §4) in one place: the trace checks (EV1-EV10, H1-H4, O1-O3,
+SR1-SR2), the metamorphic relations M1-M3 with the scenario transformations they compare, and the
 cancellation sweep. Everything here is also importable from its private module; the trace
 checks are re-exported from `agentsim` too.
 """

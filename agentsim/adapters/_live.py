@@ -11,7 +11,9 @@ both behave the same:
   events not yet delivered are yielded. The decoders are whole-transcript functions whose fill-in
   (`sse/_fill.py`) only appends, so decoding a prefix yields a prefix of the events; re-decoding
   costs a little, but keeps one decoder per dialect, and what arrives at one instant (every
-  piece already queued) is decoded once. Every event gets the time it arrived at
+  piece already queued) is decoded once; the same bytes are never read twice (the last reading,
+  frames and events, serves the end of the run and the dialect rules). Every event gets the
+  time it arrived at
   (virtual seconds since the run started) - what a browser would see, and the only clock a lossy
   dialect (Vercel carries none) has - and the run's id (from the runtime's seeded ids, since apps
   often use random message ids, which must not make two runs of one seed differ).
@@ -90,8 +92,9 @@ from agentsim.core._runtime import Runtime
 from agentsim.loop._features import Feature
 from agentsim.loop._protocol import Provider, RunRequest
 from agentsim.serve._intercept import Interception
-from agentsim.sse._common import TranscriptError
+from agentsim.sse._common import Frame, TranscriptError
 from agentsim.sse._dialects import DialectName, detect_dialect, dialect_rules, get_dialect
+from agentsim.sse._fill import Decoded
 
 __all__ = ["AdapterRun", "Producer", "input_text"]
 
@@ -180,6 +183,9 @@ class AdapterRun:
         self.outcome: RunCompleted | RunFailed | RunCancelled | None = None
         self.disconnected = False
         self._on_end = on_end
+        # The last transcript prefix read: its bytes, SSE frames and decoding, so that reading
+        # the same bytes again (at the end, for the dialect rules) costs nothing.
+        self._read: tuple[bytes, list[Frame], Decoded] | None = None
         self._iterator = self._run()
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
@@ -263,7 +269,13 @@ class AdapterRun:
         try:
             if self.dialect is None:
                 self.dialect = detect_dialect(data)
-            decoded = get_dialect(self.dialect).decode(data)
+            if self._read is not None and self._read[0] == data:
+                decoded = self._read[2]  # nothing new since the last decoding
+            else:
+                spec = get_dialect(self.dialect)
+                frames = spec.frames(data)
+                decoded = spec.decode_frames(frames)
+                self._read = (data, frames, decoded)
         except TranscriptError as exc:
             if final or not _may_be_undetected(exc):
                 self.violations.append(
@@ -322,7 +334,10 @@ class AdapterRun:
         if self.dialect is None or not self.transcript.strip():
             return
         with contextlib.suppress(TranscriptError):  # unreadable: reported by the decoding
-            self.violations.extend(dialect_rules(self.transcript, self.dialect))
+            if self._read is not None and self._read[0] == self.transcript:  # read already
+                self.violations.extend(get_dialect(self.dialect).rules(self._read[1]))
+            else:
+                self.violations.extend(dialect_rules(self.transcript, self.dialect))
 
     def _ending_check(self) -> None:
         if not isinstance(self.outcome, RunCompleted):
@@ -373,15 +388,23 @@ class AdapterRun:
         keep_reasoning = self.features is None or "reasoning" in self.features
         shown = {e.call_id: e.arguments for e in self.events if isinstance(e, ToolCallCompleted)}
         failed = {e.call_id: not e.ok for e in self.events if isinstance(e, ToolExecuted)}
+        later = [_as_shown(m, shown, keep_reasoning, failed) for m in later]
+        pauses = sum(_paused(c) for _, c in asked[:-1])
         out: list[Message] = []
         k = 0
-        for message in later:
-            message = _as_shown(message, shown, keep_reasoning, failed)
+        i = 0
+        while i < len(later):
+            message = later[i]
+            i += 1
             if isinstance(message, AssistantMessage):
                 if not any(_said(b) for b in message.blocks):
                     continue  # nothing said (or only reasoning the code does not claim to show)
-                if k < len(expected) and _canonical(message) == _canonical(expected[k]):
-                    message = expected[k]  # the same content; the order is the API's layout
+                if k < len(expected):
+                    joined_from = i
+                    message, i = _continued(message, later, i, expected[k], pauses)
+                    pauses -= i - joined_from
+                    if _canonical(message) == _canonical(expected[k]):
+                        message = expected[k]  # the same content; the order is the API's layout
                 k += 1
             out.append(message)
         if not isinstance(self.outcome, RunCompleted):
@@ -425,6 +448,34 @@ def _assistant(chunks: Sequence[Chunk]) -> AssistantMessage | None:
             text = "".join(run[1])
             blocks.append(TextBlock(text) if run[0] == "text" else ReasoningBlock(text))
     return AssistantMessage(tuple(blocks)) if blocks else None
+
+
+def _paused(chunks: Sequence[Chunk]) -> bool:
+    return any(isinstance(c, FinishChunk) and c.reason == "pause" for c in chunks)
+
+
+def _continued(
+    message: AssistantMessage,
+    later: Sequence[Message],
+    i: int,
+    shown: AssistantMessage,
+    pauses: int,
+) -> tuple[AssistantMessage, int]:
+    """`message` joined with the assistant messages right after it when the code showed them as
+    one turn: a paused turn (Anthropic's ``pause_turn``) that the code continued within one step,
+    as pydantic-ai does, is sent back as an assistant message and continued by the next response;
+    the wire has two messages where the code's step has one. Joined only as often as responses
+    paused, and only when that is exactly what the events show, so a loop that makes the
+    continuation a step of its own, or one that asks again after a finished answer, is checked
+    as before."""
+    if _canonical(message) == _canonical(shown):
+        return message, i
+    joined, j = message, i
+    while j < len(later) and j - i < pauses and isinstance(nxt := later[j], AssistantMessage):
+        joined, j = AssistantMessage(joined.blocks + nxt.blocks), j + 1
+        if _canonical(joined) == _canonical(shown):
+            return joined, j
+    return message, i
 
 
 def _sealed(messages: Sequence[Message]) -> list[Message]:

@@ -7,7 +7,11 @@ Each API's layout maps onto the history the reference loop keeps: system / devel
 `SystemMessage`; a tool result is one `ToolResultMessage` per result (Anthropic's
 ``tool_result`` blocks and Gemini's ``functionResponse`` parts included); an assistant turn
 (text, reasoning, tool calls) is one `AssistantMessage`. Responses' ``function_call`` and
-``reasoning`` items join the assistant message they follow. Shapes the checks do not need
+``reasoning`` items join the assistant message they follow. A Chat assistant message's
+reasoning sent back as text between thinking tags (pydantic-ai's Groq and OpenAI-compatible
+models send a `ThinkingPart` as ``<think>\n...\n</think>`` joined to the text with a blank
+line: `pydantic_ai/models/groq.py`, `_map_model_response` and `_map_thinking_part`) is read back
+as reasoning, so that it compares as the reasoning the loop received. Shapes the checks do not need
 (images, files, server tools) are skipped, never rejected. Tool specs keep the name, the
 description and the parameter schema, so that a strict comparison can look at them.
 """
@@ -15,6 +19,7 @@ description and the parameter schema, so that a strict comparison can look at th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,6 +60,24 @@ def _result_text(content: Any) -> str:
     return text if text or content is None else _json_text(content)
 
 
+# A thinking part as pydantic-ai writes it into Chat content, between blank-line joins.
+_THINK = re.compile(r"(?:^|\n\n)<think>\n(.*?)\n</think>(?=\n\n|$)", re.DOTALL)
+
+
+def _chat_content(text: str) -> list[Block]:
+    """An assistant message's Chat text: its thinking-tag parts as reasoning, the rest text."""
+    blocks: list[Block] = []
+    at = 0
+    for match in _THINK.finditer(text):
+        if text[at : match.start()]:
+            blocks.append(TextBlock(text[at : match.start()]))
+        blocks.append(ReasoningBlock(match.group(1)))
+        at = match.end()
+    if text[at:]:
+        blocks.append(TextBlock(text[at:]))
+    return blocks
+
+
 def _openai_chat(body: dict[str, Any]) -> Iterator[Message]:
     for m in _dicts(body.get("messages")):
         role, content = m.get("role"), m.get("content")
@@ -69,8 +92,9 @@ def _openai_chat(body: dict[str, Any]) -> Iterator[Message]:
             reasoning = m.get("reasoning_content") or m.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 blocks.append(ReasoningBlock(reasoning))
-            if _text(content):
-                blocks.append(TextBlock(_text(content)))
+            text = _text(content)
+            if text:
+                blocks.extend(_chat_content(text) if "<think>" in text else [TextBlock(text)])
             for call in _dicts(m.get("tool_calls")):
                 function = call.get("function")
                 function = function if isinstance(function, dict) else {}

@@ -68,7 +68,8 @@ CHUNKINGS: tuple[Chunking, ...] = get_args(Chunking)
 _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 # Places where a careless reader breaks: between CR and LF, before a UTF-8 continuation byte.
 _AWKWARD = re.compile(rb"\r\n|[\x80-\xbf]")
-_MADE_UP_ID = re.compile(r"gemini_call_\d+")
+# Ids decoders make up for calls the wire gives none (Gemini's calls, Groq's rejected ones).
+_MADE_UP_ID = re.compile(r"(gemini_call|rejected_call)_\d+")
 
 
 def check_chunking(chunking: str) -> Chunking:
@@ -151,9 +152,10 @@ def stream_items(
     """The interaction's response as the provider plays it: chunks, each after its `Delay`.
 
     Pure (no I/O, no clock): `CassetteProvider` sleeps the delays, `agentsim convert` writes
-    them into a scenario, so both give the same chunks at the same times. The ids the Gemini
-    decoder makes up for calls without one (``gemini_call_<n>``, unique within one response)
-    get the interaction's `number` too, so that they stay unique across the turns of a run.
+    them into a scenario, so both give the same chunks at the same times. The ids decoders
+    make up for calls without one (Gemini's ``gemini_call_<n>``, a rejected Groq call's
+    ``rejected_call_<n>``, unique within one response) get the interaction's `number` too, so
+    that they stay unique across the turns of a run.
     """
     pieces = split_body(interaction, chunking=chunking, seed=seed, number=number)
     delivered = 0.0  # offset of the last chunk delivered
@@ -163,9 +165,11 @@ def stream_items(
             if gap > 0:
                 yield Delay(gap)
                 delivered = offset
-            if isinstance(chunk, ToolCallStartChunk) and _MADE_UP_ID.fullmatch(chunk.call_id):
+            if isinstance(chunk, ToolCallStartChunk) and (
+                made_up := _MADE_UP_ID.fullmatch(chunk.call_id)
+            ):
                 chunk = ToolCallStartChunk(
-                    chunk.index, f"gemini_call_{number}_{chunk.index}", chunk.name
+                    chunk.index, f"{made_up.group(1)}_{number}_{chunk.index}", chunk.name
                 )
             yield chunk
     except WireFormatError as exc:

@@ -26,6 +26,7 @@ from agentsim.core._events import (
     RetryScheduled,
     RunCompleted,
     RunFailed,
+    StepFinished,
     StepStarted,
     TextDelta,
     ThinkingDelta,
@@ -199,7 +200,11 @@ def _max_steps(trace: Trace) -> list[Violation]:
     i = found[0]
     starts = [k for k, e in enumerate(events) if type(e) is StepStarted]
     last_step = max((e.step for e in events if type(e) is StepStarted), default=0)
-    asked = bool(starts) and any(type(e) is ToolCallCompleted for e in events[starts[-1] :])
+    # A step asks for another when it asked for tools or its response paused the turn.
+    asked = bool(starts) and any(
+        type(e) is ToolCallCompleted or (type(e) is StepFinished and e.finish_reason == "pause")
+        for e in events[starts[-1] :]
+    )
     if options.max_steps == 0:
         if last_step:
             return [Violation("EV8", i, "no step when max_steps is 0", f"{last_step} steps")]
@@ -208,8 +213,9 @@ def _max_steps(trace: Trace) -> list[Violation]:
             Violation(
                 "EV8",
                 i,
-                f"max_steps failure only after step {options.max_steps} asked for tools",
-                f"failure after step {last_step}" + ("" if asked else " without tool calls"),
+                f"max_steps failure only after step {options.max_steps} asked for tools or paused",
+                f"failure after step {last_step}"
+                + ("" if asked else " without tool calls or a pause"),
             )
         ]
     return []

@@ -1,4 +1,5 @@
-"""Invariant checks over a run's trace (DESIGN §4): EV1-EV10 on the events, H1-H4 on the history.
+"""Invariant checks over a run's trace (DESIGN §4): EV1-EV10 on the events, H1-H4 on the history,
+O1-O3 on structured output, SR1-SR2 on sub-runs.
 
 Each check is a function `(trace) -> list[Violation]` registered under its stable id; a violation
 names the invariant, the event (or message) index and what was expected versus seen. The checks

@@ -73,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run a scenario through the reference loop (or yours) and check it",
         description=(
             "Run SCENARIO (a YAML file) through the reference agent loop on virtual time. Prints "
-            "the run to stdout and a report (outcome, invariants EV1-EV10 and H1-H4, script "
-            "deviations, expectation) to stderr."
+            "the run to stdout and a report (outcome, the invariants EV1-EV10, H1-H4, O1-O3 and "
+            "SR1-SR2, script deviations, expectation) to stderr."
         ),
     )
     run.add_argument("scenario", metavar="SCENARIO", help="path to a scenario YAML file")

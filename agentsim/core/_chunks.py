@@ -36,13 +36,18 @@ __all__ = [
     "chunk_to_dict",
 ]
 
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "other"]
+# `pause`: the provider paused a long turn (Anthropic's `pause_turn`, while server tools run); the
+# response is complete but the turn is not: a loop sends it back as it is and continues with a new
+# step (docs/scenarios.md). Only Anthropic says it natively; the other APIs' encoders
+# write it as their `other`.
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "other", "pause"]
 FINISH_REASONS: tuple[FinishReason, ...] = (
     "stop",
     "length",
     "tool_calls",
     "content_filter",
     "other",
+    "pause",
 )
 ErrorKind = Literal[
     "rate_limit", "overloaded", "server", "timeout", "invalid_request", "auth", "other"
@@ -96,10 +101,25 @@ class ToolCallArgsChunk:
 
 @dataclass(slots=True)
 class ToolCallEndChunk:
-    """A tool call's arguments are complete. Optional: a finish also completes open calls."""
+    """A tool call's arguments are complete. Optional: a finish also completes open calls.
+
+    `rejected` is the provider's message when it reported the call and rejected it (Groq's
+    ``tool_use_failed``: the arguments failed its schema check, the call is in
+    ``failed_generation``). The call is still the model's call, as the clients that handle it
+    take it (pydantic-ai): a loop answers it like any other; the message is kept so that what
+    the provider said stays visible (chunk views, converted scenarios).
+    """
 
     type: ClassVar[str] = "tool_call_end"
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"rejected"})
     index: int
+    rejected: str | None = None
+
+    def __repr__(self) -> str:
+        # As before `rejected` existed when it is not set: encoders digest chunk reprs into
+        # ids and signatures, which must not change for streams that do not use it.
+        extra = "" if self.rejected is None else f", rejected={self.rejected!r}"
+        return f"ToolCallEndChunk(index={self.index!r}{extra})"
 
 
 @dataclass(slots=True)

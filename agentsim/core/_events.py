@@ -12,12 +12,13 @@ immutable; use `dataclasses.replace` to derive a changed copy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 from agentsim.core._records import RecordFamily
 from agentsim.core._usage import Usage
 
 __all__ = [
+    "EVENT_TYPES",
     "FAILURE_KINDS",
     "PHASES",
     "TERMINAL_EVENTS",
@@ -350,6 +351,10 @@ AgentEvent = (
     | RunFailed
     | RunCancelled
 )
+# The event classes, for a type test per event on hot paths (`type(e) in EVENT_TYPES` is about
+# three times cheaper than `isinstance(e, AgentEvent)` on a union of twenty; a subclass still
+# needs the isinstance).
+EVENT_TYPES: frozenset[type] = frozenset(get_args(AgentEvent))
 TerminalEvent = RunCompleted | RunFailed | RunCancelled
 TERMINAL_EVENTS: tuple[type[TerminalEvent], ...] = (RunCompleted, RunFailed, RunCancelled)
 

@@ -28,10 +28,14 @@ class RecordFamily(Generic[R]):
         self.tag_key = tag_key
         self._by_tag: dict[str, type[R]] = {}
         self._fields: dict[type[R], tuple[str, ...]] = {}
+        # Fields added to a record later, left out of its dict while None, so that the dicts of
+        # records that do not use them stay what they were (a class's `omit_when_none`).
+        self._omit: dict[type[R], frozenset[str]] = {}
         for cls in classes:
             tag = getattr(cls, tag_key)
             self._by_tag[tag] = cls
             self._fields[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+            self._omit[cls] = frozenset(getattr(cls, "omit_when_none", ()))
         # Nested families, resolved by field name (records nest only a few known ways).
         self.nested: dict[str, RecordFamily[Any]] = {}
 
@@ -42,8 +46,12 @@ class RecordFamily(Generic[R]):
     def to_dict(self, record: R) -> dict[str, Any]:
         cls = type(record)
         out: dict[str, Any] = {self.tag_key: getattr(cls, self.tag_key)}
+        omit = self._omit[cls]
         for name in self._fields[cls]:
-            out[name] = self._dump(name, getattr(record, name))
+            value = getattr(record, name)
+            if value is None and name in omit:
+                continue
+            out[name] = self._dump(name, value)
         return out
 
     def _dump(self, name: str, value: Any) -> Any:

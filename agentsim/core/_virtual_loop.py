@@ -48,6 +48,10 @@ Design notes:
 * A thread that never finishes would hang the run; after ``thread_limit`` real seconds (60 by
   default) of waiting with nothing else to do the loop raises `DeadlockError` saying so. This
   watchdog is the only wall-clock read here, and it never influences what a finished run did.
+* Sleeps nothing could interleave with. `skip_sleep` moves the clock in place of a sleep when
+  the loop's two turns for it would do nothing else (nothing ready, no live timer due by then, no
+  thread, no real fd, no pending cancellation): a scripted stream with thousands of delays then
+  costs no loop turns for them, and every run does exactly what it did with the turns.
 * Cheap to make. A fuzz campaign makes one loop per run, thousands a second, and a fresh
   selector (an epoll instance) and self-pipe (a socket pair) are most of what a new loop costs
   (system calls). So a closed loop hands them to a small pool for the next one, but only when
@@ -448,6 +452,38 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             self._clock_resolution = math.ulp(when)
             for listener in self._clock_listeners:
                 listener(when)
+        return True
+
+    def skip_sleep(self, delay: float) -> bool:
+        """In place of the calling task's ``await asyncio.sleep(delay)``, move the clock on
+        at once if nothing could happen meanwhile; False (and nothing done) otherwise.
+
+        For a scripted stream's delays (thousands in a long recording), where a real sleep is
+        two turns of the loop. Nothing could happen when nothing is ready, no live timer is due
+        by then, no thread works or reports, no real fd but the self-pipe is registered, the
+        loop is not stopping and the task has no cancellation pending: then the two turns
+        would only jump the clock to the sleep's timer (exactly: ``time() + delay``, as
+        ``call_later`` computes it, telling the clock listeners) and resume the task.
+        """
+        when = self._now + delay
+        if not (when > self._now and math.isfinite(when)):
+            return False
+        if self._ready or self._reports or self._stopping:  # type: ignore[attr-defined]
+            return False
+        for handle in self._scheduled:
+            if handle.when() <= when and not handle.cancelled():
+                return False
+        if self._thread_work or self._anyio_busy_workers():
+            return False
+        if len(self._selector.get_map()) > 1:  # type: ignore[attr-defined]
+            return False
+        task = asyncio.current_task(self)
+        if task is None or task.cancelling():
+            return False
+        self._now = when
+        self._clock_resolution = math.ulp(when)
+        for listener in self._clock_listeners:
+            listener(when)
         return True
 
     def add_clock_listener(self, listener: Callable[[float], object]) -> Callable[[], None]:

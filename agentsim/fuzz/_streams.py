@@ -109,6 +109,8 @@ ARGUMENT_TEXTS: tuple[str, ...] = (
 TOOL_NAMES: tuple[str, ...] = ("lookup", "lookup", "lookup", "fail", "boom", "slow", "ghost")
 UNKNOWN_NAMES = ("ghost", "no_such_tool", "ghost_2")
 _DELAYS = (0.1, 0.5, 1.0, 2.5, 4.0)
+# Not `pause`: a paused response asks for another step, so it needs a scripted continuation (and
+# only Anthropic can say it); generating it would change the shape of every generated run.
 _REASONS = ("length", "content_filter", "other")
 _STATUSES: dict[str, int] = {"rate_limit": 429, "overloaded": 529, "server": 500, "timeout": 504}
 _OVERLOADED = (529, 503)  # Anthropic's overloaded_error, and everyone's 503

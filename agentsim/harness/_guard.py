@@ -52,7 +52,7 @@ from typing import Any, Protocol, SupportsIndex, TypeVar
 
 from agentsim.check._invariants import Violation
 from agentsim.core._errors import InputError
-from agentsim.core._events import AgentEvent, TerminalEvent
+from agentsim.core._events import EVENT_TYPES, AgentEvent, TerminalEvent
 from agentsim.core._history import Message
 from agentsim.core._runtime import Runtime
 from agentsim.core._tools import Toolset
@@ -123,6 +123,11 @@ class _CountingLoop(VirtualEventLoop):
     def _run_once(self) -> None:
         self.iterations += 1
         super()._run_once()  # type: ignore[misc]
+
+    def skip_sleep(self, delay: float) -> bool:
+        skipped = super().skip_sleep(delay)
+        self.iterations += 2 * skipped  # the turns it stands for: progress, not a spin
+        return skipped
 
 
 class _Sampled(Protocol):
@@ -390,7 +395,7 @@ class _Recorded:
 
     async def _pass_through(self) -> AsyncGenerator[Any, None]:
         async for event in self.run:
-            if isinstance(event, AgentEvent):
+            if type(event) in EVENT_TYPES or isinstance(event, AgentEvent):
                 self.events.append(event)
             yield event
 

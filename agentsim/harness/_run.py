@@ -24,6 +24,7 @@ from agentsim.check._invariants import INVARIANTS, StreamLog, Trace, Violation, 
 from agentsim.core._backends import Backend, check_backend, clock, current_backend
 from agentsim.core._errors import HarnessError, InputError
 from agentsim.core._events import (
+    EVENT_TYPES,
     AgentEvent,
     RunCancelled,
     RunCompleted,
@@ -58,6 +59,7 @@ from agentsim.scenario._script import (
     scenario_messages,
     scenario_tools,
 )
+from agentsim.sse._common import clip
 
 __all__ = [
     "RunResult",
@@ -138,11 +140,21 @@ class RunResult:
         return "\n".join(lines)
 
 
+_SHOWN = 400
+
+
 def describe_outcome(outcome: TerminalEvent | None) -> str:
     if outcome is None:
         return "none (the run ended without a terminal event)"
     if isinstance(outcome, RunCompleted):
-        return f"completed at t={outcome.t:g} after {outcome.steps} step(s): {outcome.output!r}"
+        # A long answer (a replayed recording's) is clipped: the report is a screenful.
+        output = outcome.output
+        shown = (
+            repr(output)
+            if len(output) <= _SHOWN
+            else f"{clip(output, _SHOWN)} ({len(output):,} characters)"
+        )
+        return f"completed at t={outcome.t:g} after {outcome.steps} step(s): {shown}"
     if isinstance(outcome, RunFailed):
         return f"failed ({outcome.kind}) at t={outcome.t:g}: {outcome.message}"
     return f"cancelled ({outcome.reason}) at t={outcome.t:g}"
@@ -186,7 +198,7 @@ async def run_loop(
             runtime=Runtime(seed=seed),
         )
         async for event in run:
-            if not _is_event(event):  # the protocol's type says nothing of what a loop does
+            if type(event) not in EVENT_TYPES and not _is_event(event):  # (a loop may yield any)
                 crash = f"the loop yielded {_kind(event)}, not an agent event"
                 break
             if len(events) >= max_events:

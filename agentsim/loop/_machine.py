@@ -15,6 +15,11 @@ Choices the design leaves open, made here:
   any event": a usage chunk ahead of an overloaded error does not stop the retry, since the rule
   exists so that a retry never repeats output the consumer has seen.
 - Tool calls that never completed are left out of the history; they are reported as pending.
+- A response that finished with ``pause`` and asked for no tools continues the run with a new
+  step (the paused response sent back as it is), as pydantic-ai continues a suspended response
+  (`pydantic_ai/models/anthropic/_streaming.py`: ``pause_turn`` sets ``state = 'suspended'``;
+  `pydantic_ai/models/_continuation.py` re-issues the request). The output of the run stays the
+  final step's text (EV7), as after a tool step. A ``pause`` with tool calls is a tool step.
 - A protocol slip by the provider (arguments for a call that never started) fails the run with
   kind ``provider``: guessing would hide exactly the bugs agentsim exists to show.
 """
@@ -121,6 +126,8 @@ class LoopMachine(ToolPhase):
         self._hooks = hooks or Hooks()
         self._guardrails = guardrails or Guardrails()
         self._start = 0.0
+        self._t_now: float | None = None  # the clock reading `_delta_t` last rounded, and to what
+        self._t_value = 0.0
         self._seq = 0
         self._phase: Phase | None = None
         self._step = 0
@@ -155,6 +162,14 @@ class LoopMachine(ToolPhase):
     def _t(self, now: float) -> float:
         return round(now - self._start, 9)
 
+    def _delta_t(self, now: float) -> float:
+        """`_t(now)` for the deltas: a stream's chunks mostly arrive at one virtual instant, and
+        rounding is a good part of what a delta costs, so the last reading is kept (by identity:
+        an asyncio loop's clock hands out the same float until it moves)."""
+        if now is not self._t_now:
+            self._t_now, self._t_value = now, round(now - self._start, 9)
+        return self._t_value
+
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
@@ -173,7 +188,7 @@ class LoopMachine(ToolPhase):
     # -- start, steps and requests ----------------------------------------------------------------
 
     def start(self, now: float) -> Action:
-        self._start = now
+        self._start, self._t_now = now, None
         self.state = "streaming"
         self.outbox.append(RunStarted(self._next_seq(), 0.0, self.run_id))
         if self.options.max_steps == 0:
@@ -272,7 +287,7 @@ class LoopMachine(ToolPhase):
                 return self._fail("hook", f"on_text_delta hook terminated: {decision.reason}", now)
         if self.options.max_response_bytes is not None and (stop := self._count_bytes(text, now)):
             return stop
-        t = round(now - self._start, 9)
+        t = self._delta_t(now)
         if self._phase != "answer":
             self._enter("answer", t)
         self._seq += 1
@@ -298,7 +313,7 @@ class LoopMachine(ToolPhase):
             return None
         if self.options.max_response_bytes is not None and (stop := self._count_bytes(text, now)):
             return stop
-        t = round(now - self._start, 9)
+        t = self._delta_t(now)
         if self._phase != "think":
             self._enter("think", t)
         self._seq += 1
@@ -339,7 +354,7 @@ class LoopMachine(ToolPhase):
             stop := self._count_bytes(chunk.delta, now)
         ):
             return stop
-        t = round(now - self._start, 9)
+        t = self._delta_t(now)
         if self._phase != "act":
             self._enter("act", t)
         call.parts.append(chunk.delta)
@@ -447,8 +462,16 @@ class LoopMachine(ToolPhase):
                 now,
             )
         if not self._pending_calls:
+            if self._finish == "pause":
+                return self._continue_paused(now)
             return self._finish_step(now) or self._complete_run(now)
         return self.next_tool(now)
+
+    def _continue_paused(self, now: float) -> Action:
+        """The provider paused the turn (Anthropic's ``pause_turn``): the response is in the
+        history as it came; the next step sends it back so that the model continues, with no
+        tool results in between. Bounded by `max_steps` like a step that asked for tools."""
+        return self._next_step(now, "paused its turn")
 
     def _append_response(self) -> AssistantMessage:
         """Build the assistant message from the response so far; append it if it has content."""

@@ -136,12 +136,17 @@ class ToolPhase:
     def tools_done(self, now: float) -> Action:
         """Every call of the step has its result: append them and go to the next step."""
         self._append_results("")
+        return self._next_step(now, "still asked for tools")
+
+    def _next_step(self, now: float, asking: str) -> Action:
+        """End the step and begin the next one, unless the step limit is reached: a step that
+        asks for another (`asking`: for tools, or by pausing its turn) then fails the run."""
         if (stop := self._finish_step(now)) is not None:
             return stop
         if self._step >= self.options.max_steps:
             return self._fail(
                 "max_steps",
-                f"step {self._step} of max_steps={self.options.max_steps} still asked for tools",
+                f"step {self._step} of max_steps={self.options.max_steps} {asking}",
                 now,
             )
         return self._begin_step(now)

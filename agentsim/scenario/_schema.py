@@ -38,6 +38,7 @@ from agentsim.core._chunks import (
 )
 from agentsim.core._errors import InputError
 from agentsim.core._events import CancelReason, FailureKind
+from agentsim.scenario._fast_yaml import fast_load
 from agentsim.scenario._yaml_source import PositionedYAML, load_positioned_yaml
 
 __all__ = [
@@ -128,8 +129,18 @@ class IndexSpec(_Strict):
     index: Annotated[int, Field(ge=0)]
 
 
+class ToolCallEndSpec(IndexSpec):
+    rejected: str | None = Field(
+        default=None,
+        description=(
+            "The provider's message when it reported the call and rejected it (Groq's "
+            "tool_use_failed); the call is still the model's call."
+        ),
+    )
+
+
 class ToolCallEndItem(_Item):
-    tool_call_end: IndexSpec
+    tool_call_end: ToolCallEndSpec
 
 
 class UsageSpec(_Strict):
@@ -214,13 +225,17 @@ _ITEM_KEYS = (
 )
 
 
+_ITEM_KEY_SET = frozenset(_ITEM_KEYS)
+
+
 def _item_kind(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if not isinstance(value, dict):
-        return None
-    present = [key for key in _ITEM_KEYS if key in value]
-    return present[0] if len(present) == 1 else None
+    if value.__class__ is not dict:  # the common case first: called once per chunk item
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        if not isinstance(value, dict):
+            return None
+    present = _ITEM_KEY_SET.intersection(value)
+    return next(iter(present)) if len(present) == 1 else None
 
 
 ChunkItem = Annotated[
@@ -546,6 +561,15 @@ def load_scenario(path: str | Path) -> Scenario:
         raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=file) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=file) from None
+    # Positions only on error: plain block YAML is read without them, and a document the fast
+    # path declines, or one that fails validation, goes through the positional loader, whose
+    # errors name the line and column.
+    data = fast_load(text)
+    if isinstance(data, dict):
+        try:
+            return parse_scenario(data, file=file)
+        except InputError:
+            pass
     source = load_positioned_yaml(text, file=file)
     return parse_scenario(source.data, source=source, file=file)
 
@@ -572,6 +596,8 @@ def chunk_item(chunk: Chunk) -> dict[str, Any]:
     if isinstance(chunk, ToolCallArgsChunk):
         return {"tool_call_args": {"index": chunk.index, "delta": chunk.delta}}
     if isinstance(chunk, ToolCallEndChunk):
+        if chunk.rejected is not None:
+            return {"tool_call_end": {"index": chunk.index, "rejected": chunk.rejected}}
         return {"tool_call_end": {"index": chunk.index}}
     if isinstance(chunk, UsageChunk):
         return {"usage": {k: v for k, v in chunk.usage.to_dict().items() if v}}

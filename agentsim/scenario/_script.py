@@ -9,6 +9,7 @@ request than a file.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -38,6 +39,7 @@ from agentsim.core._history import (
 from agentsim.core._runtime import CancelToken
 from agentsim.core._tools import Tool, ToolError, Toolset
 from agentsim.core._usage import Usage
+from agentsim.core._virtual_loop import VirtualEventLoop
 from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
 from agentsim.loop._protocol import ProviderError, ProviderRequest
 from agentsim.scenario._schema import (
@@ -130,6 +132,9 @@ async def _pause(item: Delay | Stall) -> None:
     if isinstance(item, Stall):
         await sleep_forever()
     elif item.seconds > 0:
+        loop = asyncio._get_running_loop()
+        if isinstance(loop, VirtualEventLoop) and loop.skip_sleep(item.seconds):
+            return  # nothing could have happened meanwhile: the clock moved, as the sleep would
         await sleep(item.seconds)
 
 
@@ -176,11 +181,18 @@ def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
     """One script entry as the stream it plays: chunks, delays and a stall."""
     items: list[StreamItem] = []
     next_index = 0
+    delays: dict[float, Delay] = {}  # one (frozen) Delay per length: a long recording repeats
     for entry in script.chunks:
         if entry.delay:
-            items.append(Delay(entry.delay))
-        if isinstance(entry, TextItem):
-            items.extend(TextChunk(part) for part in _split(entry.text, entry.split))
+            delay = delays.get(entry.delay)
+            if delay is None:
+                delay = delays[entry.delay] = Delay(entry.delay)
+            items.append(delay)
+        if entry.__class__ is TextItem or isinstance(entry, TextItem):  # most items: kept cheap
+            if entry.split is None:
+                items.append(TextChunk(entry.text))
+            else:
+                items.extend([TextChunk(part) for part in _split(entry.text, entry.split)])
         elif isinstance(entry, ReasoningItem):
             parts = _split(entry.reasoning, entry.split)
             items.extend(ReasoningChunk(part) for part in parts[:-1])
@@ -208,7 +220,8 @@ def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
         elif isinstance(entry, ToolCallArgsItem):
             items.append(ToolCallArgsChunk(entry.tool_call_args.index, entry.tool_call_args.delta))
         elif isinstance(entry, ToolCallEndItem):
-            items.append(ToolCallEndChunk(entry.tool_call_end.index))
+            end = entry.tool_call_end
+            items.append(ToolCallEndChunk(end.index, end.rejected))
         elif isinstance(entry, UsageItem):
             u = entry.usage
             usage = Usage(u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_tokens)
@@ -348,7 +361,9 @@ class ScriptedProvider(StrictPlayback):
         def now() -> float:
             return round(time() - origin, 9)
 
-        log = StreamLog(number=len(self.requests) + 1, opened=now())
+        last_raw = time()
+        last_t = round(last_raw - origin, 9)
+        log = StreamLog(number=len(self.requests) + 1, opened=last_t)
         self.streams.append(log)
         waiting_since, blocked = log.opened, True
         runs: list[str | None] = []  # the signature of each reasoning run, as the loop merges them
@@ -363,7 +378,29 @@ class ScriptedProvider(StrictPlayback):
             if check is not None:
                 self.problems.extend(_check_request(check, request, number))
             chunk_number = 0
+            cancel = self._cancel
             for item in self._compiled[number - 1]:
+                if item.__class__ is TextChunk and cancel is None:
+                    # The common item of a long answer, the same steps as below without the
+                    # type tests; the clock is not rounded again while it stands still (an
+                    # asyncio loop's clock hands out the same float until it moves).
+                    raw = time()
+                    if raw is not last_raw:
+                        last_raw, last_t = raw, round(raw - origin, 9)
+                    wait = last_t - waiting_since
+                    if wait > log.longest_wait:
+                        log.longest_wait = wait
+                    log.chunks += 1
+                    chunk_number += 1
+                    if item.text:
+                        in_reasoning = False
+                    blocked = False
+                    yield item
+                    raw = time()
+                    if raw is not last_raw:
+                        last_raw, last_t = raw, round(raw - origin, 9)
+                    waiting_since, blocked = last_t, True
+                    continue
                 if isinstance(item, Delay | Stall):
                     await _pause(item)
                     continue

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from agentsim.core._errors import InputError
+from agentsim.scenario._fast_yaml import DECLINED, fast_load
 
 __all__ = [
     "MAX_BYTES",
@@ -89,6 +90,15 @@ _PLAIN_TAGS = frozenset(
 )
 
 
+# What PyYAML's safe constructors raise for a scalar their tag does not fit (`!!int x`,
+# `!!bool x`, `!!timestamp x`), instead of a ConstructorError.
+_CONSTRUCTOR_ERRORS = (ValueError, TypeError, LookupError, AttributeError)
+
+
+def _bad_value(node: yaml.Node) -> str:
+    return f"invalid YAML value {node.value!r} for the tag {node.tag!r}"
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -104,7 +114,10 @@ class _Builder:
             self._constructor.flatten_mapping(node)  # merge keys (<<)
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self._constructor.construct_object(key_node, deep=True)
+                try:
+                    key = self._constructor.construct_object(key_node, deep=True)
+                except _CONSTRUCTOR_ERRORS:
+                    raise self._fail(key_node, _bad_value(key_node)) from None
                 if not isinstance(key, str | int | float | bool) and key is not None:
                     raise self._fail(key_node, "expected a plain key (a string)")
                 if key in out:
@@ -115,7 +128,10 @@ class _Builder:
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         if node.tag == _STR:
             return node.value  # what the safe constructor makes of a string, without its calls
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except _CONSTRUCTOR_ERRORS:
+            raise self._fail(node, _bad_value(node)) from None
 
     def _fail(self, node: yaml.Node, message: str) -> InputError:
         mark = node.start_mark
@@ -215,14 +231,19 @@ def compose_bounded(text: str, *, file: str) -> yaml.Node | None:
 
 def load_yaml(text: str, *, file: str) -> Any:
     """Plain data from one YAML document with the safe constructors, bounded (no positions)."""
+    data = fast_load(text)  # plain block YAML, exactly as below, without composing nodes
+    if data is not DECLINED:
+        return data
     node = compose_bounded(text, file=file)
     if node is None:
         return None
     constructor = _LOADER("")
     try:
         return constructor.construct_document(node)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, *_CONSTRUCTOR_ERRORS) as exc:
         load_positioned_yaml(text, file=file)  # the positioned builder's own, precise message
+        if not isinstance(exc, yaml.YAMLError):
+            raise InputError(f"invalid YAML value: {exc}", file=file) from None
         raise _syntax_error(exc, file) from None
 
 

@@ -18,7 +18,8 @@ Choices:
   holding the n-th such character is; the n-th tool-call start, signature, finish or error when
   the n-th scripted one is; a call's end when its last fragment is. Events that carry nothing
   (``message_start``, ``ping``, a role chunk) go with the event before them. Offsets never
-  decrease, and time after the last chunk is not played (as cassette replay does).
+  decrease, and time after the last chunk is not played (as cassette replay does). A script
+  without delays is all due at once, so its events are not decoded for their times.
 - **An error before any output is an HTTP error** when the script gives it a `status`: that is how
   providers refuse a request (429, 529, 503 ...), and how the SDKs' own retry logic sees it. An
   error without a status, or after output, is sent inside the stream as the API does.
@@ -278,6 +279,8 @@ def _timeline(items: Sequence[StreamItem]) -> _Timeline:
 def _event_pieces(api: ApiName, chunks: Sequence[Chunk], times: Sequence[float]) -> list[Piece]:
     body = encode_stream(api, chunks)
     events = _cuts(body, {m.end() for m in _EVENT_END.finditer(body)})
+    if not any(times):  # nothing scripted waits: every event is due at once, no need to decode
+        return [(0.0, event) for event in events if event]
     decoder, due = decoder_for(api), _Due(chunks, times)
     pieces: list[Piece] = []
     at = 0.0

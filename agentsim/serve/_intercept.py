@@ -27,7 +27,8 @@ Choices:
   `ProviderRequest`; its chunks are pulled on the loop's clock, but since the wire encoders work
   on whole responses, the answer is delivered when its stream ends (scripted sources are
   delivered at their exact offsets). `requests` keeps each provider request with the chunks the
-  client was actually sent (the delivered bytes, read back by the API's decoder).
+  client was actually sent (the delivered bytes, read back by the API's decoder when first
+  looked at: `Received`; most responses never are).
 - **Nested runs.** A request made in a context where a `NestedScope` is set (`nested_scope`: an
   adapter sets one while a tool call runs, so an agent the tool delegates to, and the tasks it
   starts, see it) is answered from the same source, in the order requests are made, but recorded
@@ -48,10 +49,10 @@ import importlib
 import json
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlsplit
 
 from agentsim.core._chunks import (
@@ -84,7 +85,14 @@ from agentsim.serve._transport import ScenarioTransport, _pieces
 from agentsim.wire._base import ApiName, StreamDecoder, WireFormatError
 from agentsim.wire._registry import decoder_for
 
-__all__ = ["OFFICIAL_HOSTS", "Interception", "NestedScope", "intercept", "nested_scope"]
+__all__ = [
+    "OFFICIAL_HOSTS",
+    "Interception",
+    "NestedScope",
+    "Received",
+    "intercept",
+    "nested_scope",
+]
 
 OFFICIAL_HOSTS = ("api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com")
 _ACTIVE: contextvars.ContextVar[_Answerer | None] = contextvars.ContextVar(
@@ -188,7 +196,7 @@ class NestedScope:
     context) when the first one is made, which is when the nested run is seen to start."""
 
     def __init__(self, on_first: Callable[[], None] | None = None) -> None:
-        self.requests: list[tuple[ProviderRequest, list[Chunk]]] = []
+        self.requests: list[tuple[ProviderRequest, Received]] = []
         self.on_first = on_first
         self._previous: tuple[Message, ...] | None = None
         self._attempt = 0
@@ -214,7 +222,7 @@ class _ProviderTransport(ScenarioTransport):
         self.provider = provider
         self.speed = 1.0
         self.calls = answerer_calls
-        self.requests: list[tuple[ProviderRequest, list[Chunk]]] = []
+        self.requests: list[tuple[ProviderRequest, Received]] = []
         self._previous: tuple[Message, ...] | None = None
         self._attempt = 0
 
@@ -238,7 +246,7 @@ class _ProviderTransport(ScenarioTransport):
         except Rejection as exc:
             chunk = ErrorChunk(exc.kind, exc.message, False, exc.status)
             return await self._deliver(request, error_reply(exc.api, chunk, code=exc.code))
-        received: list[Chunk] = []
+        received = Received()
         if scope is None:
             self.requests.append((asked, received))
         else:
@@ -282,7 +290,7 @@ class _ProviderTransport(ScenarioTransport):
         call: ApiCall,
         asked: ProviderRequest,
         provider: ScriptedProvider,
-        received: list[Chunk],
+        received: Received,
     ) -> Any:
         try:
             number = provider._claim(asked, len(provider._scripts), "script's requests")
@@ -308,16 +316,24 @@ class _ProviderTransport(ScenarioTransport):
         request: Any,
         reply: Reply,
         api: ApiName | None = None,
-        received: list[Chunk] | None = None,
+        received: Received | None = None,
         cancel: tuple[float, Any] | None = None,
     ) -> Any:
         timeout = self._timeout(request)
+        if cancel is not None and reply.head_at > cancel[0]:
+            # The answer's head comes after the cancel point, as a whole-body (non-streamed) answer
+            # cut before a chunk never comes: the client waits for it, so the cancel comes then,
+            # when the chunk is due (after the client's read timeout, if that is shorter).
+            await self._wait(request, cancel[0], timeout)
+            cancel[1].cancel()
+            await asyncio.get_running_loop().create_future()
         await self._wait(request, reply.head_at, timeout)
         body = self._async_body(request, reply, timeout)
         if cancel is not None:
             body = _cancelling(body, reply, *cancel)
         if api is not None and received is not None:
-            body = _decoding(body, decoder_for(api, status=reply.status), received)
+            received.decoder = decoder_for(api, status=reply.status)
+            body = _recording(body, received)
         stream = _pieces(_module_of(request), async_=body)
         return self._response(request, reply, stream)
 
@@ -384,22 +400,73 @@ def _before_chunk(items: list[StreamItem], chunk: int) -> tuple[list[StreamItem]
     return [*kept, Stall()], now
 
 
-async def _decoding(
-    body: AsyncIterator[bytes], decoder: StreamDecoder, received: list[Chunk]
-) -> AsyncIterator[bytes]:
-    """The body as it goes, its chunks (as the API's decoder reads them) into `received`: what the
-    client was actually told, which is what the history's last response holds."""
-    readable = True
+class Received(Sequence[Chunk]):
+    """The chunks a client was sent: its delivered bytes, read by the API's decoder when asked
+    for, which is what the client was actually told (the history's last response).
+
+    The pieces are kept as they are delivered and decoded on first look, in order, as if they
+    had been decoded as they went: at any moment it holds the chunks of what was delivered so
+    far (the decoder closed once the body ended), and bytes that are not the API's format stop
+    the reading there. Most responses are never looked at (only a run's last one makes its
+    history), so most are never decoded.
+    """
+
+    __slots__ = ("_chunks", "_closed", "_ended", "_fed", "_pieces", "decoder")
+
+    def __init__(self) -> None:
+        self.decoder: StreamDecoder | None = None  # None: nothing is delivered to read
+        self._pieces: list[bytes] = []
+        self._chunks: list[Chunk] = []
+        self._fed = 0
+        self._ended = self._closed = False
+
+    def deliver(self, piece: bytes) -> None:
+        self._pieces.append(piece)
+
+    def end(self) -> None:
+        self._ended = True
+
+    def _read(self) -> list[Chunk]:
+        decoder = self.decoder
+        if decoder is None:
+            return self._chunks
+        pieces = self._pieces
+        try:
+            while self._fed < len(pieces):
+                self._fed += 1
+                self._chunks.extend(decoder.feed(pieces[self._fed - 1]))
+            if self._ended and not self._closed:
+                self._closed = True
+                self._chunks.extend(decoder.close())
+        except WireFormatError:
+            self.decoder = None  # not the API's format: nothing more to learn from it
+        return self._chunks
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    @overload
+    def __getitem__(self, index: int) -> Chunk: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Chunk]: ...
+
+    def __getitem__(self, index: int | slice) -> Chunk | Sequence[Chunk]:
+        return self._read()[index]
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return iter(self._read())
+
+    def __repr__(self) -> str:
+        return f"Received({self._read()!r})"
+
+
+async def _recording(body: AsyncIterator[bytes], received: Received) -> AsyncIterator[bytes]:
+    """The body as it goes, each piece kept in `received`."""
     async for piece in body:
-        if readable:
-            try:
-                received.extend(decoder.feed(piece))
-            except WireFormatError:
-                readable = False  # not the API's format: nothing more to learn from it
+        received.deliver(piece)
         yield piece
-    if readable:
-        with contextlib.suppress(WireFormatError):
-            received.extend(decoder.close())
+    received.end()
 
 
 async def _cancelling(
@@ -461,7 +528,7 @@ class Interception:
         self._token: contextvars.Token[_Answerer | None] | None = None
 
     @property
-    def requests(self) -> list[tuple[ProviderRequest, list[Chunk]]]:
+    def requests(self) -> list[tuple[ProviderRequest, Received]]:
         return self._provider.requests if self._provider is not None else []
 
     @property

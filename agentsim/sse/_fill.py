@@ -161,7 +161,9 @@ def _synthesize_phases(items: list[Item]) -> list[Item]:
 def _fill_terminals(items: list[Item], carries: Carries) -> list[Item]:
     out = list(items)
     for k, (event, origin) in enumerate(out):
-        before = [e for e, _ in out[:k]]
+        if not isinstance(event, RunCompleted | RunFailed | RunCancelled):
+            continue
+        before = [e for e, _ in out[:k]]  # only for a terminal: once per event is quadratic
         if isinstance(event, RunCompleted):
             out[k] = (_fill_completed(event, before, out, k, carries), origin)
         elif isinstance(event, RunFailed | RunCancelled):

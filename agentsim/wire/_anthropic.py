@@ -23,20 +23,22 @@ Decoding follows the event names of the API; the choices where the API leaves ro
   `message_delta.usage` replace those of `message_start` when present (as the official SDK does:
   server tools add input tokens during the turn).
 - The `FinishChunk` comes right after that `UsageChunk` (`message_stop` only finishes a message
-  whose `message_delta` had no `stop_reason`). An in-stream `error` event gives an `ErrorChunk`
-  (kind from the error type, `status` its documented HTTP equivalent); the decoder then ignores
-  the rest of the stream.
+  whose `message_delta` had no `stop_reason`, as ``other``). `pause_turn` (server tools paused
+  a long turn; the client sends the response back to let the model continue) is ``pause``;
+  stop reasons the decoder does not know are ``other``. An in-stream `error` event gives an
+  `ErrorChunk` (kind from the error type, `status` its documented HTTP equivalent); the
+  decoder then ignores the rest of the stream.
 - A malformed known event (wrong field types, missing keys) is a `WireFormatError`.
 
 Encoding writes what the API sends: `message_start` (deterministic id `msg_agentsim_<hash>`,
 model `agentsim-model`), one content block per run of text / thinking chunks and per tool call
 (arguments as `input_json_delta` fragments exactly as the chunks split them, after the leading
-empty fragment the API sends), a `ping`, `message_delta` with `stop_reason` and usage,
-`message_stop`; payloads compact JSON, LF line endings. Tool-call arguments that arrive after
-other chunks go into their call's block, so blocks come out in order of their first chunk.
-Chunks after a `FinishChunk` are dropped (except usage: the last `UsageChunk` anywhere counts);
-an `ErrorChunk` ends the stream with an `error` event. `normalize_anthropic` gives exactly what
-decoding the encoded stream yields.
+empty fragment the API sends), a `ping`, `message_delta` with `stop_reason` (none for
+``other``) and usage, `message_stop`; payloads compact JSON, LF line endings. Tool-call
+arguments that arrive after other chunks go into their call's block, so blocks come out in
+order of their first chunk. Chunks after a `FinishChunk` are dropped (except usage: the last
+`UsageChunk` anywhere counts); an `ErrorChunk` ends the stream with an `error` event.
+`normalize_anthropic` gives exactly what decoding the encoded stream yields.
 """
 
 from __future__ import annotations
@@ -77,13 +79,17 @@ _FINISH: dict[str, FinishReason] = {
     "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
     "refusal": "content_filter",
+    "pause_turn": "pause",
 }
-_STOP_REASON: dict[FinishReason, str] = {
+# `other` has no stop reason of its own: it is written as a `message_delta` without one (the
+# stream's `message_stop` then finishes it, as the decoder reads an unknown ending).
+_STOP_REASON: dict[FinishReason, str | None] = {
     "stop": "end_turn",
     "length": "max_tokens",
     "tool_calls": "tool_use",
     "content_filter": "refusal",
-    "other": "pause_turn",
+    "other": None,
+    "pause": "pause_turn",
 }
 # The HTTP status Anthropic documents for each error type.
 _ERROR_STATUS: dict[str, int] = {

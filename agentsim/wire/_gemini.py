@@ -80,6 +80,7 @@ WIRE_FINISH: dict[FinishReason, str] = {
     "length": "MAX_TOKENS",
     "content_filter": "SAFETY",
     "other": "OTHER",
+    "pause": "OTHER",  # Gemini cannot pause a turn: a client sees an unexplained ending
 }
 _GRPC_STATUS = {
     400: "INVALID_ARGUMENT",

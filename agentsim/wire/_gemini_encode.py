@@ -240,5 +240,5 @@ def normalize_gemini(chunks: Sequence[Chunk]) -> list[Chunk]:
         finish = response.finish
         if finish in ("stop", "tool_calls"):
             finish = "tool_calls" if response.calls else "stop"
-        out.append(FinishChunk(finish))
+        out.append(FinishChunk("other" if finish == "pause" else finish))
     return out

@@ -15,11 +15,22 @@ Design choices:
   else "stop"): the stream is complete, and a missing finish would read as truncation.
 - Usage comes from `usage` (with `stream_options.include_usage`, or OpenRouter's alongside the
   last choice) or, failing that, Groq's `x_groq.usage`.
+- Groq's ``tool_use_failed`` error (the model's tool call failed Groq's schema check) carries
+  the call in ``failed_generation`` (``{"name": ..., "arguments": {...}}``). It decodes as that
+  call - start, arguments, a `ToolCallEndChunk` whose `rejected` is the error's message - and a
+  ``tool_calls`` finish; the rest of the body is ignored, as the SDK raises there. This is how
+  pydantic-ai reads it (`pydantic_ai/models/groq.py`, `_map_tool_use_failed` and
+  `_parse_tool_use_failed_error`: a `ToolCallPart` from the failed generation, which it then
+  validates and answers with a retry prompt), so the run goes on instead of failing. Groq sends
+  no call id: the call gets ``rejected_call_<index>``. A ``failed_generation`` that is not a
+  call (empty, or text) leaves the error an `ErrorChunk`, as before.
 - The encoder writes what OpenAI sends with `stream_options.include_usage`: a role chunk, deltas,
   a `finish_reason` chunk, a `choices: []` usage chunk, `[DONE]`. `normalize_openai_chat` is the
   canonical form of a chunk sequence for this API, i.e. what `decode(encode(chunks))` yields:
   empty deltas and reasoning signatures vanish (not representable), tool-call indexes become
   0, 1, 2… in start order, ends move to the finish, only the last usage is kept (at the end).
+  A rejected call is written as Groq does (`event: error`, ``tool_use_failed``), which ends the
+  stream. ``pause`` has no Chat form: it is written (and reads back) as ``other``.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from agentsim.core._chunks import (
     Chunk,
@@ -105,6 +116,32 @@ def error_chunk(error: Any, status: int | None = None) -> ErrorChunk:
     return ErrorChunk(kind, message, retryable, status)
 
 
+REJECTED_ID = "rejected_call_"  # + the call's index: Groq's failed_generation has no call id
+
+
+def _failed_call(error: Any) -> tuple[str, str, str] | None:
+    """(name, argument text, message) of a ``tool_use_failed`` error that reports a call."""
+    if not isinstance(error, dict) or error.get("code") != "tool_use_failed":
+        return None
+    generation = error.get("failed_generation")
+    try:
+        call = json.loads(generation) if isinstance(generation, str) else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return None
+    arguments = call.get("arguments")
+    if isinstance(arguments, dict):
+        try:
+            arguments = _dumps(arguments)
+        except (ValueError, RecursionError):  # decoders raise only WireFormatError
+            return None
+    elif not isinstance(arguments, str):
+        return None
+    message = error.get("message")
+    return call["name"], arguments, message if isinstance(message, str) else ""
+
+
 def usage_from(usage: dict[str, Any]) -> Usage:
     """Chat Completions `usage`; missing or null fields count 0."""
     prompt = usage.get("prompt_tokens_details") or {}
@@ -158,7 +195,31 @@ class OpenAIChatDecoder(SSEJsonDecoder):
         error = payload.get("error")
         if error is not None or is_error_event:
             self._errored = True
-            out.append(error_chunk(payload if error is None else error))
+            inner = payload if error is None else error
+            if not self._finished and self._rejected_call(inner, out):
+                self._done = True  # the SDK raises at this event: nothing after it is read
+                return
+            out.append(error_chunk(inner))
+
+    def _rejected_call(self, error: Any, out: list[Chunk]) -> bool:
+        """Groq's ``tool_use_failed`` with the call in ``failed_generation``: the call, ended
+        with the error's message as `rejected`, and a ``tool_calls`` finish (module comment)."""
+        call = _failed_call(error)
+        if call is None:
+            return False
+        name, arguments, message = call
+        out.extend(ToolCallEndChunk(index) for index in sorted(self._open))
+        self._open.clear()
+        index = self._next
+        self._used.add(index)
+        self._next = index + 1
+        out.append(ToolCallStartChunk(index, f"{REJECTED_ID}{index}", name))
+        if arguments:
+            out.append(ToolCallArgsChunk(index, arguments))
+        out.append(ToolCallEndChunk(index, message))
+        self._finished = True
+        out.append(FinishChunk("tool_calls"))
+        return True
 
     def _delta(self, delta: dict[str, Any], out: list[Chunk]) -> None:
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
@@ -249,6 +310,59 @@ def _usage_json(usage: Usage) -> dict[str, Any]:
     }
 
 
+def _rejection(chunks: Sequence[Chunk]) -> tuple[int, ToolCallStartChunk, set[int]] | None:
+    """The call the stream reports as rejected, if any: (position of its rejecting
+    `ToolCallEndChunk`, its start, positions of its start and argument chunks).
+
+    Only the first rejection before any finish counts (it ends the stream on the wire), and
+    only for a call still open then."""
+    starts: dict[int, int] = {}  # chunk index -> position of the open call's start
+    for position, chunk in enumerate(chunks):
+        if isinstance(chunk, FinishChunk):
+            return None
+        if isinstance(chunk, ToolCallStartChunk):
+            starts[chunk.index] = position
+        elif isinstance(chunk, ToolCallEndChunk):
+            begin = starts.pop(chunk.index, None)
+            if chunk.rejected is not None and begin is not None:
+                start = chunks[begin]
+                assert isinstance(start, ToolCallStartChunk)
+                own = {
+                    k
+                    for k in range(begin + 1, position)
+                    if isinstance(chunks[k], ToolCallArgsChunk)
+                    and cast(ToolCallArgsChunk, chunks[k]).index == chunk.index
+                }
+                return position, start, {begin, *own}
+    return None
+
+
+def _rejected_arguments(chunks: Sequence[Chunk], own: set[int]) -> str:
+    """The argument text of a rejected call, as it reads back from ``failed_generation``."""
+    text = "".join(cast(ToolCallArgsChunk, chunks[k]).delta for k in sorted(own)[1:])
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    return _dumps(value) if isinstance(value, dict) else text
+
+
+def _failed_generation(name: str, arguments: str, message: str) -> str:
+    try:
+        value: Any = json.loads(arguments)
+    except (ValueError, RecursionError):
+        value = arguments
+    generation = {"name": name, "arguments": value if isinstance(value, dict) else arguments}
+    error = {
+        "message": message,
+        "type": "invalid_request_error",
+        "code": "tool_use_failed",
+        "failed_generation": _dumps(generation),
+        "status_code": 400,
+    }
+    return f"event: error\ndata: {_dumps({'error': error})}\n\n"
+
+
 def encode_openai_chat(chunks: Sequence[Chunk]) -> bytes:
     """The Chat Completions stream OpenAI would send for `chunks` (deterministic bytes)."""
     digest = _digest(chunks)
@@ -268,7 +382,17 @@ def encode_openai_chat(chunks: Sequence[Chunk]) -> bytes:
     wire: dict[int, int] = {}  # chunk index -> wire index (0, 1, 2… in start order)
     calls = 0
     finished = errored = False
-    for chunk in chunks:
+    rejection = _rejection(chunks)
+    for position, chunk in enumerate(chunks):
+        if rejection is not None:
+            end, start, own = rejection
+            if position in own:
+                continue  # a rejected call is not streamed: Groq reports it in its error
+            if position == end:
+                arguments = _rejected_arguments(chunks, own)
+                message = cast(ToolCallEndChunk, chunk).rejected or ""
+                parts.append(_failed_generation(start.name, arguments, message))
+                return "".join(parts).encode("utf-8")
         if isinstance(chunk, TextChunk):
             if chunk.text:
                 choice({"content": chunk.text})
@@ -288,7 +412,7 @@ def encode_openai_chat(chunks: Sequence[Chunk]) -> bytes:
         elif isinstance(chunk, FinishChunk):
             if not finished:
                 finished = True
-                choice({}, chunk.reason)
+                choice({}, "other" if chunk.reason == "pause" else chunk.reason)
         elif isinstance(chunk, ErrorChunk):
             errored = True
             error = {
@@ -327,7 +451,21 @@ def normalize_openai_chat(chunks: Sequence[Chunk]) -> list[Chunk]:
     open_: list[int] = []
     usage: UsageChunk | None = None
     finished = False
-    for chunk in chunks:
+    rejection = _rejection(chunks)
+    for position, chunk in enumerate(chunks):
+        if rejection is not None:
+            end, start, own = rejection
+            if position in own:
+                continue
+            if position == end:  # the call, its end with the message, a finish; nothing more
+                out.extend(ToolCallEndChunk(n) for n in sorted(open_))
+                out.append(ToolCallStartChunk(calls, f"{REJECTED_ID}{calls}", start.name))
+                arguments = _rejected_arguments(chunks, own)
+                if arguments:
+                    out.append(ToolCallArgsChunk(calls, arguments))
+                out.append(ToolCallEndChunk(calls, cast(ToolCallEndChunk, chunk).rejected))
+                out.append(FinishChunk("tool_calls"))
+                return out
         if isinstance(chunk, TextChunk):
             if chunk.text:
                 out.append(chunk)
@@ -349,7 +487,7 @@ def normalize_openai_chat(chunks: Sequence[Chunk]) -> list[Chunk]:
                 finished = True
                 out.extend(ToolCallEndChunk(n) for n in sorted(open_))
                 open_.clear()
-                out.append(chunk)
+                out.append(FinishChunk("other") if chunk.reason == "pause" else chunk)
         elif isinstance(chunk, ErrorChunk):
             out.append(normalize_error(chunk))
     if usage is not None:

@@ -27,7 +27,7 @@ scenarios = pytest.mark.agentsim_scenarios("scenarios")
 @scenarios
 def test_scenario_passes(scenario: Path, agentsim_run: AgentsimRun) -> None:
     # The expectation, the strict script (the requests the loop sent, and their checks), and
-    # every invariant (EV1-EV10 on the events, H1-H4 on the history).
+    # every invariant (EV1-EV10 on the events, H1-H4 on the history, O1-O3, SR1-SR2).
     result = agentsim_run(scenario)
     assert result.passed, result.report()
 

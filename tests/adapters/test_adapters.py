@@ -88,6 +88,41 @@ def test_a_tool_turn_runs_through_the_real_sdk_and_the_real_framework(app: str) 
     )
 
 
+PAUSED = {
+    "input": "Search the web.",
+    "requests": [
+        {"chunks": [{"text": "Searching."}, {"finish": "pause"}]},
+        {"chunks": [{"text": " Found it."}, {"finish": "stop"}]},
+    ],
+}
+
+
+def test_an_app_that_completes_at_a_paused_turn_fails_on_the_request_it_never_made() -> None:
+    # The AG-UI app stops when a response asks for no tools, pause_turn included: a real bug of
+    # such code (the model's turn is cut off), shown as the continuation never requested.
+    result = _run(PAUSED, APPS["agui"][1].loop)
+    assert not result.passed
+    assert result.problems == ("requests[1] (request 2) was never made",)
+    assert isinstance(result.outcome, RunCompleted)
+    assert result.outcome.output == "Searching."
+
+
+def test_wire_messages_are_joined_only_for_a_paused_turn_the_events_show_as_one() -> None:
+    from agentsim.adapters._live import _continued
+    from agentsim.core._history import AssistantMessage, TextBlock
+
+    first, second = AssistantMessage((TextBlock("A"),)), AssistantMessage((TextBlock(" B"),))
+    shown = AssistantMessage((TextBlock("A B"),))
+    later = [first, second]
+    joined, end = _continued(first, later, 1, shown, pauses=1)
+    assert (joined.blocks, end) == ((TextBlock("A"), TextBlock(" B")), 2)
+    # no response paused: a loop that asked again after a finished answer is checked as before
+    assert _continued(first, later, 1, shown, pauses=0) == (first, 1)
+    # the events show something else: nothing joined, H3 compares as before
+    other = AssistantMessage((TextBlock("A C"),))
+    assert _continued(first, later, 1, other, pauses=1) == (first, 1)
+
+
 def _run(data: dict[str, Any], loop: AdapterLoop) -> Any:
     from agentsim.fuzz._properties import run_guarded
 

@@ -60,6 +60,26 @@ def test_a_tool_run_on_each_model_passes(model: str) -> None:
     assert ("reasoning" in (loop.features or ())) == (model == "anthropic")
 
 
+PAUSED = {
+    "input": "Search the web.",
+    "requests": [
+        {"chunks": [{"text": "Searching."}, {"finish": "pause"}]},
+        {"chunks": [{"text": " Found it."}, {"finish": "stop"}]},
+    ],
+}
+
+
+def test_a_paused_turn_continued_within_one_step_passes() -> None:
+    # pydantic-ai continues Anthropic's pause_turn inside one model request: its events show one
+    # step, the wire two responses, the paused one sent back as an assistant message. No false
+    # alarm (H3 once compared the wire's two messages with the step's one).
+    result = _run(PAUSED, pydantic_ai_loop(text_agent(anthropic_model())))
+    assert result.violations == (), result.report()
+    assert isinstance(result.outcome, RunCompleted)
+    assert result.outcome.output == "Searching. Found it."
+    assert sum(e.type == "step_started" for e in result.events) == 1
+
+
 @pytest.mark.parametrize("model", list(MODELS))
 def test_a_structured_output_retried_once_passes(model: str) -> None:
     make = MODELS[model]

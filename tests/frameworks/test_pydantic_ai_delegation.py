@@ -165,6 +165,25 @@ def test_a_cancel_inside_the_nested_run_ends_the_sub_run_before_the_run() -> Non
     assert result.outcome.t == 1.0
 
 
+def test_a_cancel_point_in_the_nested_non_streamed_request_is_reached() -> None:
+    # The joke agent's request is answered whole: the cancel comes while its client waits for
+    # the answer, when chunk 1 is due (t=2), not after the client's read timeout and a retry.
+    data = {
+        **DELEGATED,
+        "requests": [
+            DELEGATED["requests"][0],
+            {"chunks": [{"text": "Cats nap.", "delay": 2.0}, {"finish": "stop"}]},
+        ],
+        "cancel": {"request": 2, "before_chunk": 1},
+    }
+    result = run_guarded(data, loop=lambda: _spec().loop)
+    assert result.passed, result.report()
+    assert isinstance(result.outcome, RunCancelled)
+    assert result.outcome.t == 2.0
+    finished = [e for e in result.events if isinstance(e, SubRunFinished)]
+    assert [e.outcome for e in finished] == ["cancelled"]
+
+
 def test_a_short_fuzz_of_the_delegating_spec_ends_cleanly(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     (tmp_path / "spec.py").write_text(SPEC.read_text())

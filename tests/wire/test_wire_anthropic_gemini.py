@@ -427,7 +427,7 @@ def responses(draw: st.DrawFn, call_ids: st.SearchStrategy[str] = texts) -> list
             chunks.append(ToolCallStartChunk(calls, draw(call_ids), draw(texts)))
             chunks += [ToolCallArgsChunk(calls, p) for p in pieces]
             if draw(st.booleans()):
-                chunks.append(ToolCallEndChunk(calls))
+                chunks.append(ToolCallEndChunk(calls, draw(st.none() | st.none() | st.text())))
             calls += 1
     if draw(st.booleans()):
         chunks.append(UsageChunk(draw(usages)))
@@ -444,7 +444,7 @@ any_chunk = st.one_of(
     st.builds(ReasoningChunk, texts, st.none() | texts),
     st.builds(ToolCallStartChunk, st.integers(0, 3), texts, texts),
     st.builds(ToolCallArgsChunk, st.integers(0, 3), texts),
-    st.builds(ToolCallEndChunk, st.integers(0, 3)),
+    st.builds(ToolCallEndChunk, st.integers(0, 3), st.none() | st.text(max_size=4)),
     st.builds(UsageChunk, usages),
     st.builds(FinishChunk, st.sampled_from(FINISH_REASONS)),
     errors,
@@ -739,7 +739,8 @@ STOP_REASON = {
     "tool_calls": "tool_use",
     "length": "max_tokens",
     "content_filter": "refusal",
-    "other": "pause_turn",
+    "other": None,  # no stop reason of its own: the message_delta says none
+    "pause": "pause_turn",
 }
 ANTHROPIC_REQUEST = {
     "model": "agentsim-model",

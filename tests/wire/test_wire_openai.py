@@ -48,6 +48,7 @@ from agentsim.wire._openai_responses import (
     encode_openai_responses,
     normalize_openai_responses,
 )
+from agentsim.wire._registry import decoder_for, encode_stream
 
 CORPUS = Path(__file__).parents[2] / ".." / "shared" / "corpus"
 NO_CORPUS = f"recorded corpus not found at {CORPUS.resolve()} (see ../shared/corpus/README.md)"
@@ -265,17 +266,101 @@ def test_openai_responses_reasoning_signature_and_text() -> None:
     assert chunks[-2:] == [UsageChunk(Usage(53, 469, 448, 0)), FinishChunk("tool_calls")]
 
 
-def test_groq_error_event() -> None:
+def test_groq_tool_use_failed_is_the_rejected_call_with_its_message() -> None:
+    # Groq reports the model's call in `failed_generation` and rejects it: the call, its end
+    # carrying the error's message, and a tool_calls finish (as pydantic-ai reads it).
     rec = recording(
         "pydantic-ai/tests/models/cassettes/test_groq/test_tool_use_failed_error_streaming.yaml#0"
     )
     chunks = decode_recording(rec)
     assert _text(chunks, ReasoningChunk).startswith("We need to call the tool")
+    assert not any(isinstance(c, ErrorChunk) for c in chunks)
+    start, args, end, finish = chunks[-4:]
+    assert start == ToolCallStartChunk(0, "rejected_call_0", "get_something_by_name")
+    assert args == ToolCallArgsChunk(0, '{"invalid_param":"value"}')
+    assert isinstance(end, ToolCallEndChunk)
+    assert end.index == 0
+    assert end.rejected is not None
+    assert end.rejected.startswith("Tool call validation failed: tool call validation failed")
+    assert "additionalProperties 'invalid_param' not allowed" in end.rejected
+    assert finish == FinishChunk("tool_calls")
+
+
+def test_groq_tool_use_failed_without_a_call_stays_an_error() -> None:
+    # An empty failed_generation (the model answered text where a tool was required) reports
+    # no call: the error stays what it was, a non-retryable invalid_request error.
+    rec = recording(
+        "pydantic-ai/tests/models/cassettes/test_groq/"
+        "test_tool_use_failed_error_streaming_with_text.yaml#0"
+    )
+    chunks = decode_recording(rec)
     error = chunks[-1]
     assert isinstance(error, ErrorChunk)
     assert (error.kind, error.retryable, error.status) == ("invalid_request", False, 400)
-    assert error.message.startswith("Tool call validation failed")
-    assert not any(isinstance(c, FinishChunk) for c in chunks)
+    assert error.message == "Tool choice is required, but model did not call a tool"
+    assert not any(isinstance(c, FinishChunk | ToolCallStartChunk) for c in chunks)
+
+
+@pytest.mark.parametrize(
+    "generation",
+    ["", "maybe", "[1]", '{"arguments": {}}', '{"name": 3}', '{"name": "f", "arguments": 1}'],
+)
+def test_a_tool_use_failed_generation_that_is_no_call_stays_an_error(generation: str) -> None:
+    error = {
+        "message": "m",
+        "type": "invalid_request_error",
+        "code": "tool_use_failed",
+        "status_code": 400,
+    }
+    data = json.dumps({"error": {**error, "failed_generation": generation}})
+    assert decode("openai-chat", f"event: error\ndata: {data}\n\n".encode()) == [
+        ErrorChunk("invalid_request", "m", False, 400)
+    ]
+
+
+def test_a_rejected_call_is_written_as_groq_writes_it() -> None:
+    chunks: list[Chunk] = [
+        TextChunk("ok"),
+        ToolCallStartChunk(3, "call_a", "fine"),
+        ToolCallArgsChunk(3, '{"a": 1}'),
+        ToolCallStartChunk(5, "call_b", "lookup"),
+        ToolCallArgsChunk(5, '{"x": '),
+        ToolCallArgsChunk(5, '"é"}'),
+        ToolCallEndChunk(5, "schema check failed"),
+        UsageChunk(Usage(1, 2, 0, 0)),  # Groq sends nothing after the error
+    ]
+    body = encode_openai_chat(chunks)
+    last = body.decode().split("\n\n")[-2]
+    assert last.startswith("event: error\ndata: ")
+    error = json.loads(last.split("data: ", 1)[1])["error"]
+    assert (error["code"], error["status_code"]) == ("tool_use_failed", 400)
+    assert json.loads(error["failed_generation"]) == {"name": "lookup", "arguments": {"x": "é"}}
+    assert b"[DONE]" not in body
+    assert b"lookup" not in body.split(b"event: error")[0]
+    assert decode("openai-chat", body) == [
+        TextChunk("ok"),
+        ToolCallStartChunk(0, "call_a", "fine"),
+        ToolCallArgsChunk(0, '{"a": 1}'),
+        ToolCallEndChunk(0),
+        ToolCallStartChunk(1, "rejected_call_1", "lookup"),
+        ToolCallArgsChunk(1, '{"x":"é"}'),
+        ToolCallEndChunk(1, "schema check failed"),
+        FinishChunk("tool_calls"),
+    ]
+    # The other APIs cannot say it: the call is written as an ordinary call.
+    for api in ("openai-responses", "anthropic", "gemini"):
+        decoder = decoder_for(api)
+        body = encode_stream(api, [*chunks, FinishChunk("tool_calls")])
+        decoded = [*decoder.feed(body), *decoder.close()]
+        ends = [c for c in decoded if isinstance(c, ToolCallEndChunk)]
+        assert len(ends) == 2
+        assert all(c.rejected is None for c in ends)
+
+
+def test_pause_has_no_chat_form_and_reads_back_as_other() -> None:
+    body = encode_openai_chat([TextChunk("a"), FinishChunk("pause")])
+    assert b'"finish_reason":"other"' in body
+    assert decode("openai-chat", body) == [TextChunk("a"), FinishChunk("other")]
 
 
 def test_openrouter_in_chunk_error() -> None:
@@ -479,7 +564,8 @@ def tool_call(draw: st.DrawFn, index: int) -> list[Chunk]:
     bounds = [0, *cuts, len(arguments)]
     call += [ToolCallArgsChunk(index, arguments[a:b]) for a, b in itertools.pairwise(bounds)]
     if draw(st.booleans()):
-        call.append(ToolCallEndChunk(index))
+        # Sometimes rejected by the provider (Groq's tool_use_failed), with its message.
+        call.append(ToolCallEndChunk(index, draw(st.none() | st.none() | SHORT)))
     return call
 
 
@@ -531,7 +617,7 @@ any_chunk = st.one_of(
     st.builds(ReasoningChunk, SHORT, st.none() | IDS),
     st.builds(ToolCallStartChunk, st.integers(0, 3), IDS, IDS),
     st.builds(ToolCallArgsChunk, st.integers(0, 3), SHORT),
-    st.builds(ToolCallEndChunk, st.integers(0, 3)),
+    st.builds(ToolCallEndChunk, st.integers(0, 3), st.none() | SHORT),
     usages,
     st.builds(FinishChunk, st.sampled_from(FINISH_REASONS)),
     errors,
@@ -723,3 +809,28 @@ def test_openai_sdk_parses_responses_stream() -> None:
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == "Hello, wörld"
     assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+def test_an_sdk_reading_a_rejected_call_gets_the_error_body_pydantic_ai_parses() -> None:
+    # Groq's SDK (Stainless, like openai's) raises at `event: error` with the inner error as
+    # `body`; pydantic-ai's `_parse_tool_use_failed_error` reads the call from it: a message, type
+    # invalid_request_error, code tool_use_failed, and failed_generation `{"name", "arguments"}`.
+    openai = pytest.importorskip("openai")
+    chunks: list[Chunk] = [
+        ReasoningChunk("try it"),
+        ToolCallStartChunk(0, "c", "get_something_by_name"),
+        ToolCallArgsChunk(0, '{"invalid_param": "value"}'),
+        ToolCallEndChunk(0, "Tool call validation failed: missing properties: 'name'"),
+    ]
+    client = _sdk_client(encode_openai_chat(chunks))
+    stream = client.chat.completions.create(
+        model="agentsim-model", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as raised:
+        for _ in stream:
+            pass
+    body = raised.value.body
+    assert body["message"] == "Tool call validation failed: missing properties: 'name'"
+    assert (body["type"], body["code"]) == ("invalid_request_error", "tool_use_failed")
+    generation = json.loads(body["failed_generation"])
+    assert generation == {"name": "get_something_by_name", "arguments": {"invalid_param": "value"}}

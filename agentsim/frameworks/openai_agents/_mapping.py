@@ -29,6 +29,7 @@ Events are built with seq 0 and t 0; the run numbers and times them as it delive
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from agentsim.core._chunks import Chunk, ErrorChunk
@@ -88,7 +89,9 @@ class Mapper:
 
     # -- sources ----------------------------------------------------------------------------------
 
-    def request(self, chunks: list[Chunk], previous: list[Chunk] | None, now: float) -> list[Any]:
+    def request(
+        self, chunks: Sequence[Chunk], previous: Sequence[Chunk] | None, now: float
+    ) -> list[Any]:
         """A provider request was made (`previous`: the chunks the one before it got)."""
         out: list[Any] = []
         since, self.failed_at = now - self.failed_at, now

@@ -24,7 +24,6 @@ from typing import Any
 
 from agentsim.adapters._live import _END, AdapterRun, Producer
 from agentsim.check._invariants import Violation
-from agentsim.core._chunks import Chunk
 from agentsim.core._events import (
     AgentEvent,
     RunCancelled,
@@ -37,6 +36,7 @@ from agentsim.core._history import Message, ToolResultMessage
 from agentsim.frameworks.openai_agents._mapping import Mapper
 from agentsim.frameworks.openai_agents._semantics import failure_kind
 from agentsim.loop._protocol import ProviderRequest
+from agentsim.serve._intercept import Received
 
 __all__ = ["AgentsProducer", "AgentsRun"]
 
@@ -44,14 +44,14 @@ _REQUEST = "request"
 _UNSENT = "no result: the run ended"  # the adapters' result for a call the code never answered
 
 
-class _Seen(list[tuple[ProviderRequest, list[Chunk]]]):
+class _Seen(list[tuple[ProviderRequest, Received]]):
     """The interception's request list, telling the run of each request as it is made."""
 
     def __init__(self, told: Callable[[], None]) -> None:
         super().__init__()
         self._told = told
 
-    def append(self, item: tuple[ProviderRequest, list[Chunk]]) -> None:
+    def append(self, item: tuple[ProviderRequest, Received]) -> None:
         super().append(item)
         self._told()
 
