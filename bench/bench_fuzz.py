@@ -1,8 +1,8 @@
 """Examples per second of the default whole-run fuzz property (DESIGN §8: at least 500; issue
 #12 part 8: at least 1,000), with
 the time of an example split between generating it (hypothesis and `agentsim.fuzz._strategies`)
-and running it (validating the scenario, simulating the reference loop, checking EV1-EV8 and
-H1-H3). Also what a typical example holds and how many primitive draws it costs.
+and running it (validating the scenario, simulating the reference loop, checking every
+invariant). Also what a typical example holds and how many primitive draws it costs.
 
 The machine is shared, so the absolute rate moves with its load: times are CPU seconds of this
 process (`time.process_time`), which the others' load moves far less than the wall clock. The
