@@ -167,7 +167,6 @@ class AdapterRun:
         dialect: DialectName | None,
         features: frozenset[Feature] | None,
         base_urls: Sequence[str] = (),
-        on_end: Callable[[AdapterRun], None] | None = None,
     ) -> None:
         self.request = request
         self.producer = producer
@@ -182,7 +181,6 @@ class AdapterRun:
         self.transcript = b""
         self.outcome: RunCompleted | RunFailed | RunCancelled | None = None
         self.disconnected = False
-        self._on_end = on_end
         # The last transcript prefix read: its bytes, SSE frames and decoding, so that reading
         # the same bytes again (at the end, for the dialect rules) costs nothing.
         self._read: tuple[bytes, list[Frame], Decoded] | None = None
@@ -196,14 +194,28 @@ class AdapterRun:
 
     # -- the run ----------------------------------------------------------------------------------
 
-    async def _run(self) -> AsyncGenerator[AgentEvent, None]:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+    def _open(self) -> tuple[contextvars.Context, asyncio.Event, Callable[[], None]]:
+        """Start the interception in a copy of this context and the producer in that copy;
+        the event the cancel token sets, and the remover of that callback."""
         context = contextvars.copy_context()
         context.run(self.interception.start)
         cancelled = asyncio.Event()
         remove = self.request.cancel.add_callback(cancelled.set)
         self.producer.start(context)
+        return context, cancelled, remove
+
+    async def _close(self, context: contextvars.Context, remove: Callable[[], None]) -> None:
+        """Undo `_open`, whatever the ending; code still producing means the client left."""
+        remove()
+        if self.producer.task is not None and not self.producer.task.done():
+            self.disconnected = True
+        await self.producer.stop()
+        context.run(self.interception.stop)
+
+    async def _run(self) -> AsyncGenerator[AgentEvent, None]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        context, cancelled, remove = self._open()
         try:
             while True:
                 item = await self._next(cancelled)
@@ -231,13 +243,7 @@ class AdapterRun:
                 yield event
             self._end_checks()
         finally:
-            remove()
-            if self.producer.task is not None and not self.producer.task.done():
-                self.disconnected = True
-            await self.producer.stop()
-            context.run(self.interception.stop)
-            if self._on_end is not None:
-                self._on_end(self)
+            await self._close(context, remove)
 
     async def _next(self, cancelled: asyncio.Event) -> object | None:
         queue = self.producer.queue

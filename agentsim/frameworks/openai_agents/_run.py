@@ -17,7 +17,6 @@ whose events come from the SDK's stream through `Mapper` instead of from SSE byt
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
 from typing import Any
@@ -90,11 +89,7 @@ class AgentsRun(AdapterRun):
         loop = asyncio.get_running_loop()
         start = loop.time()
         mapper = Mapper(self.run_id)
-        context = contextvars.copy_context()
-        context.run(self.interception.start)
-        cancelled = asyncio.Event()
-        remove = self.request.cancel.add_callback(cancelled.set)
-        self.producer.start(context)
+        context, cancelled, remove = self._open()
         requests = self.interception.requests
         seen = 0
         try:
@@ -124,11 +119,7 @@ class AgentsRun(AdapterRun):
             for event in self._deliver(self._ending(mapper), loop.time() - start):
                 yield event
         finally:
-            remove()
-            if self.producer.task is not None and not self.producer.task.done():
-                self.disconnected = True
-            await self.producer.stop()
-            context.run(self.interception.stop)
+            await self._close(context, remove)
 
     @property
     def history(self) -> tuple[Message, ...]:
