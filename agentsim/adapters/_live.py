@@ -51,7 +51,7 @@ import contextvars
 import json
 import random
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -288,16 +288,27 @@ class AdapterRun:
                     Violation("S2.read", None, "an SSE transcript in a known dialect", str(exc))
                 )
             return []
-        fresh = decoded.events[len(self.events) :]
+        # The code's own `seq` stays: numbering is one of the things checked (EV1).
+        return self._deliver(decoded.events[len(self.events) :], now, renumber=False)
+
+    def _deliver(
+        self, events: Iterable[AgentEvent], now: float, *, renumber: bool = True
+    ) -> list[AgentEvent]:
+        """`events` stamped with the time and this run's id (and numbered on, when `renumber`:
+        for code whose events carry no numbers of their own), recorded and returned up to the
+        terminal event: nothing after it reaches the checks twice."""
         out: list[AgentEvent] = []
-        for event in fresh:
+        for event in events:
             if self.outcome is not None:
-                break  # nothing after the terminal event reaches the checks twice
-            event = replace(event, t=now, run_id=self.run_id)
+                break
+            if renumber:
+                event = replace(event, seq=len(self.events) + 1, t=now, run_id=self.run_id)
+            else:
+                event = replace(event, t=now, run_id=self.run_id)
+            self.events.append(event)
             out.append(event)
             if isinstance(event, RunCompleted | RunFailed | RunCancelled):
                 self.outcome = event
-        self.events.extend(out)
         return out
 
     def _closing(self, now: float) -> list[AgentEvent]:

@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import replace
 from typing import Any
 
 from agentsim.adapters._live import _END, AdapterRun, Producer
 from agentsim.check._invariants import Violation
 from agentsim.core._events import (
     AgentEvent,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
     RunStarted,
     ToolExecuted,
 )
@@ -136,18 +132,6 @@ class AgentsRun(AdapterRun):
                     message = ToolResultMessage(message.call_id, done.output or "", not done.ok)
             out.append(message)
         return tuple(out)
-
-    def _deliver(self, payloads: list[Any], now: float) -> list[AgentEvent]:
-        out: list[AgentEvent] = []
-        for payload in payloads:
-            if self.outcome is not None:
-                break
-            event = replace(payload, seq=len(self.events) + 1, t=now, run_id=self.run_id)
-            self.events.append(event)
-            out.append(event)
-            if isinstance(event, RunCompleted | RunFailed | RunCancelled):
-                self.outcome = event
-        return out
 
     def _ending(self, mapper: Mapper) -> list[Any]:
         error = self.producer.error

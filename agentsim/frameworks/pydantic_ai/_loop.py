@@ -31,9 +31,7 @@ from agentsim.adapters._loops import AdapterLoop, asgi_loop
 from agentsim.core._errors import InputError
 from agentsim.core._events import (
     AgentEvent,
-    RunCancelled,
     RunCompleted,
-    RunFailed,
     SubRunFinished,
     SubRunStarted,
     ToolExecuted,
@@ -186,18 +184,7 @@ class _AgentRun(_FrameworkRun):
 
     def _decode(self, now: float, *, final: bool) -> list[AgentEvent]:
         fresh, self.producer.pending = self.producer.pending, []
-        out: list[AgentEvent] = []
-        for event in fresh:
-            if self.outcome is not None:
-                break
-            if isinstance(event, SubRunStarted | SubRunFinished):  # unique across the tree
-                event = replace(event, sub_run_id=f"{self.run_id}-{event.sub_run_id}")
-            event = replace(event, seq=len(self.events) + 1, t=now, run_id=self.run_id)
-            self.events.append(event)
-            out.append(event)
-            if isinstance(event, RunCompleted | RunFailed | RunCancelled):
-                self.outcome = event
-        return out
+        return self._deliver((_tree_unique(e, self.run_id) for e in fresh), now)
 
     def _closing(self, now: float) -> list[AgentEvent]:
         """A cancelled agent's delegating calls end their sub-runs as it stops: delivered before
@@ -301,3 +288,10 @@ def pydantic_ai_loop(
     return PydanticAiLoop(
         make, api=chosen, dialect="auto", features=features, base_urls=base_urls, what=what
     )
+
+
+def _tree_unique(event: AgentEvent, run_id: str) -> AgentEvent:
+    """A sub-run's id made unique across the tree of runs (nested agents number their own)."""
+    if isinstance(event, SubRunStarted | SubRunFinished):
+        return replace(event, sub_run_id=f"{run_id}-{event.sub_run_id}")
+    return event
