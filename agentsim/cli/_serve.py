@@ -151,6 +151,9 @@ async def _until_stopped(service: HttpService, banner: Callable[[str], str], say
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     signals = [signal.SIGINT, signal.SIGTERM]
+    # Where a loop cannot take signal handlers (Windows: NotImplementedError; not the main
+    # thread: RuntimeError or ValueError), Ctrl-C arrives as KeyboardInterrupt instead, which
+    # `_serve` turns into the same clean stop.
     for number in signals:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(number, stopped.set)
@@ -160,7 +163,7 @@ async def _until_stopped(service: HttpService, banner: Callable[[str], str], say
     finally:
         for number in signals:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(number)
+                loop.remove_signal_handler(number)  # as above: none was added there
         await service.close()
 
 

@@ -181,9 +181,11 @@ class HttpServer:
             while await self._one(connection):
                 connection.h11.start_next_cycle()
         except (ClientGone, ConnectionError):
-            pass
+            pass  # the client left: there is no one to answer, and nothing is lost
         except asyncio.CancelledError:
-            pass  # `close()`: asyncio's stream callback would log a cancelled task as an error
+            # `close()` cancels the connections it waits for; ending quietly here is the point,
+            # as asyncio's stream callback would log a cancelled task as an error.
+            pass
         except h11.ProtocolError as exc:
             log.debug("HTTP protocol error: %s", exc)
         finally:
