@@ -169,6 +169,20 @@ def _ev5(trace: Trace) -> list[Violation]:
                 state[event.call_id] = "completed"
             else:
                 state[event.call_id] = "executed"
+    # A completed run left no call waiting: a call the client saw completed and never saw
+    # executed is one whose result never reached it (a UI showing that tool running forever).
+    end = terminal(trace)
+    if end is not None and isinstance(end[1], RunCompleted):
+        waiting = [call for call, at in state.items() if at == "completed"]
+        if waiting:
+            return [
+                Violation(
+                    "EV5",
+                    end[0],
+                    "a completed run to have executed every completed call",
+                    f"no tool_executed for {waiting[0]!r}",
+                )
+            ]
     return []
 
 

@@ -145,6 +145,11 @@ BREAKS: dict[str, tuple[str, Callable[[], Trace]]] = {
             ]
         ),
     ),
+    "completed-call-never-executed": (
+        # the client never learns the result: a UI shows that tool running forever
+        "EV5",
+        lambda: with_events([e for e in E if not isinstance(e, ToolExecuted)]),
+    ),
     "phase-repeated": (
         "EV6",
         lambda: with_events([*E[:3], E[2], *E[3:]]),
@@ -262,3 +267,12 @@ def test_assert_invariants_shows_the_window_around_the_violation() -> None:
 def test_a_trace_without_history_skips_history_checks() -> None:
     assert check_trace(dataclasses.replace(GOOD.trace, history=None)) == []
     assert isinstance(E[-1], RunCompleted)
+
+
+def test_a_call_left_waiting_is_ev5_only_when_the_run_completed() -> None:
+    # A failed or cancelled run reports such a call as pending (EV7), which is not a bug.
+    events = [e for e in E if not isinstance(e, ToolExecuted)]
+    assert "EV5" in ids(with_events(events))
+    failed = RunFailed(0, E[-1].t, E[0].run_id, "provider", "boom", "Sunny!", "hm", ("c1",))
+    at = next(i for i, e in enumerate(events) if isinstance(e, StepStarted) and e.step == 2)
+    assert "EV5" not in ids(with_events([*events[:at], failed]))

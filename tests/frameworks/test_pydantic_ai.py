@@ -8,6 +8,7 @@ declares (the long one is in test_pydantic_ai_fuzz.py).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -58,6 +59,24 @@ def test_a_tool_run_on_each_model_passes(model: str) -> None:
         ("get_weather", True, '{"city":"Paris","celsius":21}')
     ]
     assert ("reasoning" in (loop.features or ())) == (model == "anthropic")
+
+
+def test_a_ui_stream_that_never_forwards_tool_results_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One planted bug in pydantic-ai's own Vercel stream: the browser never gets a tool's
+    # result, so its tool part stays running while the run completes (EV5). The same agent and
+    # stream without the bug pass (test_the_ui_apps_stream_passes_the_dialect_rules).
+    from pydantic_ai.ui.vercel_ai._event_stream import VercelAIEventStream
+
+    async def forgets(self: Any, event: Any) -> AsyncIterator[Any]:
+        return
+        yield
+
+    monkeypatch.setattr(VercelAIEventStream, "handle_function_tool_result", forgets)
+    result = _run(TOOL_THEN_TEXT, pydantic_ai_loop(text_agent(), ui="vercel"))
+    assert isinstance(result.outcome, RunCompleted)
+    assert [v.invariant for v in result.violations] == ["EV5"], result.report()
 
 
 PAUSED = {
