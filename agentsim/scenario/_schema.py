@@ -234,8 +234,13 @@ def _item_kind(value: Any) -> str | None:
             value = value.model_dump()
         if not isinstance(value, dict):
             return None
-    present = _ITEM_KEY_SET.intersection(value)
-    return next(iter(present)) if len(present) == 1 else None
+    found = None
+    for key in value:  # (a loop over a few keys costs less than a set intersection)
+        if key in _ITEM_KEY_SET:
+            if found is not None:
+                return None
+            found = key
+    return found
 
 
 ChunkItem = Annotated[
@@ -282,9 +287,10 @@ class RequestScript(_Strict):
 
     @model_validator(mode="after")
     def _endings_last(self) -> RequestScript:
-        for i, item in enumerate(self.chunks[:-1]):
-            if isinstance(item, _ENDINGS):
-                what = _item_kind(item)
+        chunks = self.chunks
+        for i in range(len(chunks) - 1):
+            if isinstance(chunks[i], _ENDINGS):
+                what = _item_kind(chunks[i])
                 raise ValueError(f"chunks[{i}]: `{what}` ends the stream, so it must come last")
         return self
 
@@ -305,6 +311,14 @@ class ToolScript(_Strict):
 
     @model_validator(mode="after")
     def _one_behaviour(self) -> ToolScript:
+        given_count = (
+            (self.error is not None)
+            + (self.raises is not None)
+            + (self.results is not None)
+            + (self.result is not None)
+        )
+        if given_count <= 1:  # the common case, checked cheaply (once per tool of a scenario)
+            return self
         given = [k for k in ("error", "raises", "results") if getattr(self, k) is not None]
         if self.result is not None:
             given.append("result")
@@ -462,16 +476,20 @@ class Scenario(_Strict):
         return self
 
 
+_CALL_ITEMS = (ToolCallItem, ToolCallStartItem)
+
+
 def _check_tool_names(scenario: Scenario, source: PositionedYAML | None, file: str) -> None:
-    known = set(scenario.tools) | set(scenario.undefined_tools)
+    tools, undefined = scenario.tools, scenario.undefined_tools
     for r, request in enumerate(scenario.requests):
         for c, item in enumerate(request.chunks):
-            name = None
+            if not isinstance(item, _CALL_ITEMS):  # most items: one test
+                continue
             if isinstance(item, ToolCallItem):
                 name, key = item.tool_call.name, "tool_call"
-            elif isinstance(item, ToolCallStartItem):
+            else:
                 name, key = item.tool_call_start.name, "tool_call_start"
-            if name is not None and name not in known:
+            if name not in tools and name not in undefined:
                 path = ("requests", r, "chunks", c, key, "name")
                 message = (
                     f"tool {name!r} is not defined; expected one of the tools "
