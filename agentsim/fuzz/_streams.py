@@ -47,7 +47,7 @@ import _random
 import functools
 import json
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -173,14 +173,44 @@ class _Rng(random.Random):
     __init__ = _random.Random.seed
 
 
+# What `random.Random.sample` draws each position with (a private method, typed here).
+_randbelow: Callable[[random.Random, int], int] = random.Random._randbelow  # type: ignore[attr-defined]
+
+
 def _cut(text: str, rng: random.Random, *, least: int = 1) -> list[str]:
     """`text` cut into 1-4 (at least `least`) non-empty pieces at any code point (inside
     escapes too)."""
-    pieces = min(max(least, (1, 1, 2, 2, 3, 4)[int(rng.random() * 6)]), len(text))
+    n = len(text)
+    pieces = min(max(least, (1, 1, 2, 2, 3, 4)[int(rng.random() * 6)]), n)
     if pieces <= 1:
         return [text]
-    cuts = sorted(rng.sample(range(1, len(text)), pieces - 1))
-    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    if pieces == 2:  # the common case: one cut, `sample_cuts` for one position
+        cut = _randbelow(rng, n - 1) + 1
+        return [text[:cut], text[cut:]]
+    cuts = sorted(sample_cuts(rng, n - 1, pieces - 1))
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+
+
+def sample_cuts(rng: random.Random, m: int, k: int) -> list[int]:
+    """``rng.sample(range(1, m + 1), k)`` for k <= 5, drawn the way `random.Random.sample`
+    draws it (the same numbers: tests/fuzz/test_generation.py compares them) without its
+    generality, which costs more than the drawing: cuts are drawn several times an example."""
+    out: list[int] = []
+    if m <= 21:  # `sample`'s pool for a small population (its setsize for k <= 5)
+        pool = list(range(1, m + 1))
+        for i in range(k):
+            j = _randbelow(rng, m - i)
+            out.append(pool[j])
+            pool[j] = pool[m - i - 1]
+        return out
+    selected: set[int] = set()
+    for _ in range(k):
+        j = _randbelow(rng, m)
+        while j in selected:
+            j = _randbelow(rng, m)
+        selected.add(j)
+        out.append(j + 1)
+    return out
 
 
 def _words(rng: random.Random) -> str:
