@@ -49,6 +49,7 @@ from agentsim.fuzz._streams import (
     Fault,
     Plan,
     Timing,
+    WordRandom,
     apply_fault,
     build_stream,
     chunk_count,
@@ -186,7 +187,7 @@ def timings(*, features: Iterable[str] | str | None = None) -> st.SearchStrategy
     """Timing options (deadline, idle timeout, backoff) that differ from the defaults, as far
     as `features` declare them; one draw."""
     plan = _make_plan(features, None)
-    return _WORD32.map(lambda word: _timing_options(plan, random.Random(word)) if word else {})
+    return _WORD32.map(lambda word: _timing_options(plan, WordRandom(word)) if word else {})
 
 
 def _options(plan: Plan, rng: random.Random, *, limits: bool) -> dict[str, Any]:
@@ -204,22 +205,31 @@ def _options(plan: Plan, rng: random.Random, *, limits: bool) -> dict[str, Any]:
 
 def _tools(plan: Plan, rng: random.Random) -> dict[str, Any]:
     """The scenario's tools: the offered names answer, fail, raise and take time in turn."""
-    slow = _pick(rng, _SLOW_DELAYS if plan.has("deadline") else _SLOW_DELAYS[:2])
+    slow = _pick(rng, _SLOW_DELAYS if "deadline" in plan.features else _SLOW_DELAYS[:2])
     roles: tuple[dict[str, Any], ...] = (
         {"result": {"hits": 3}},
         {"error": "no such record"},
         {"raises": "connection reset"},
         {"result": "done", "delay": slow},
     )
-    names = tuple(dict.fromkeys(plan.known))
-    tools = {name: dict(roles[i % 4]) for i, name in enumerate(names)}
+    names = _names(plan)
+    if len(names) <= len(roles):  # each role once: the fresh dicts themselves, no copies
+        tools = dict(zip(names, roles, strict=False))
+    else:
+        tools = {name: dict(roles[i % 4]) for i, name in enumerate(names)}
     if rng.random() < 0.5:
         tools[names[0]]["delay"] = 0.25
     return tools
 
 
+@functools.cache
+def _names(plan: Plan) -> tuple[str, ...]:
+    """The names of the tools `plan` offers, each once, in order."""
+    return tuple(dict.fromkeys(plan.known))
+
+
 def _hook(plan: Plan, rng: random.Random, *, metamorphic: bool) -> dict[str, Any] | None:
-    names = tuple(dict.fromkeys(plan.known))
+    names = _names(plan)
     answer, fail, slow = names[0], names[min(1, len(names) - 1)], names[min(3, len(names) - 1)]
     hooks: list[dict[str, Any]] = [
         {"before_step": [{"step": 2, "action": "terminate"}]},
@@ -301,6 +311,9 @@ def _undelayed(requests: list[dict[str, Any]]) -> None:
         ]
 
 
+_TIMINGS: dict[tuple[float | None, float | None, bool], Timing] = {}  # (a frozen dataclass)
+
+
 def _build_scenario(
     plan: Plan,
     count: int,
@@ -314,13 +327,16 @@ def _build_scenario(
     timing: bool,
     metamorphic: bool,
 ) -> dict[str, Any]:
-    rng = random.Random(head)
+    rng = WordRandom(head)
     options: dict[str, Any] = {}
     if head:
         options = _options(plan, rng, limits=limits and not metamorphic)
         if timing:
             options.update(_timing_options(plan, rng))
-    clock = Timing(options.get("idle_timeout"), options.get("deadline"), not metamorphic)
+    key = (options.get("idle_timeout"), options.get("deadline"), not metamorphic)
+    clock = _TIMINGS.get(key)
+    if clock is None:
+        clock = _TIMINGS[key] = Timing(*key)
     requests = [
         {
             "chunks": response(

@@ -61,11 +61,13 @@ __all__ = [
     "Fault",
     "Plan",
     "Timing",
+    "WordRandom",
     "apply_fault",
     "build_stream",
     "fault_from_word",
     "plan_for",
     "response",
+    "sample_cuts",
 ]
 
 Item = dict[str, Any]
@@ -164,7 +166,7 @@ class Timing:
 _NO_TIMING = Timing()
 
 
-class _Rng(random.Random):
+class WordRandom(random.Random):
     """`random.Random(word)` seeded by the C seed directly, without the Python-level
     `Random.__init__` and `Random.seed` around it (which do nothing else for an int): the
     same state, so the same numbers, for a fifth less. Several are built an example."""
@@ -422,7 +424,7 @@ def build_stream(
         plan = _default_plan(tuple(tools))
     if word == 0:
         return _simplest(plan, request, kind)
-    return _build(plan, request, kind, _Rng(word), timing)
+    return _build(plan, request, kind, WordRandom(word), timing)
 
 
 def _build(plan: Plan, request: int, kind: int, rng: random.Random, timing: Timing) -> list[Item]:
@@ -567,7 +569,7 @@ def response(
     fault (none for word 0, which is the simplest answer)."""
     if word == 0:
         return _simplest(plan, request, 0)
-    rng = _Rng(word)
+    rng = WordRandom(word)
     kinds = _KINDS_LAST.get(plan) if last else _KINDS_MORE.get(plan)
     if kinds is None:
         kinds = kinds_for(plan, last=last)
