@@ -174,11 +174,11 @@ def _pick(rng: random.Random, values: Sequence[Any]) -> Any:
 
 def _timing_options(plan: Plan, rng: random.Random) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    if plan.has("deadline") and rng.random() < 0.5:
+    if "deadline" in plan.features and rng.random() < 0.5:
         options["deadline"] = _pick(rng, (20.0, 4.0))
-    if plan.has("idle_timeout") and rng.random() < 0.3:
+    if "idle_timeout" in plan.features and rng.random() < 0.3:
         options["idle_timeout"] = _pick(rng, (1.5, 1.5, 5.0))
-    if plan.has("retries") and rng.random() < 0.5:
+    if "retries" in plan.features and rng.random() < 0.5:
         options["backoff_initial"] = _pick(rng, (0.25, 5.0))
     return options
 
@@ -192,13 +192,13 @@ def timings(*, features: Iterable[str] | str | None = None) -> st.SearchStrategy
 
 def _options(plan: Plan, rng: random.Random, *, limits: bool) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    if plan.has("max_steps") and rng.random() < 0.4:
+    if "max_steps" in plan.features and rng.random() < 0.4:
         options["max_steps"] = _pick(rng, (1, 2, 3, 0, 4))
-    if plan.has("retries") and rng.random() < 0.5:
+    if "retries" in plan.features and rng.random() < 0.5:
         options["max_retries"] = _pick(rng, (0, 1, 3))
-    if plan.has("concurrent_tools") and plan.calls and rng.random() < 0.3:
+    if "concurrent_tools" in plan.features and plan.calls and rng.random() < 0.3:
         options["concurrent_tools"] = True
-    if limits and plan.has("limits") and rng.random() < 0.4:
+    if limits and "limits" in plan.features and rng.random() < 0.4:
         options.update(_pick(rng, _LIMITS))
     return options
 
@@ -264,14 +264,14 @@ def cancellation_point(
 
 def _point(plan: Plan, data: Mapping[str, Any], word: int) -> dict[str, Any]:
     mode, word = word % 8, word >> 3
-    if mode == 5 and plan.has("cancellation"):
+    if mode == 5 and "cancellation" in plan.features:
         requests = data["requests"]
         r = word % len(requests)
         chunks = max(1, chunk_count(requests[r]["chunks"]))
         return {"cancel": {"request": r + 1, "before_chunk": 1 + (word >> 2) % chunks}}
-    if mode == 6 and plan.has("cancellation"):
+    if mode == 6 and "cancellation" in plan.features:
         return {"cancel": {"at_time": _CANCEL_TIMES[word % len(_CANCEL_TIMES)]}}
-    if mode == 7 and plan.has("consumer_drop"):
+    if mode == 7 and "consumer_drop" in plan.features:
         return {"drop": {"after_event": 1 + word % 20}}
     return {}
 
@@ -345,7 +345,7 @@ def _build_scenario(
         }
         for r in range(1, count + 1)
     ]
-    if not plan.has("deadline") and _total_delay(requests) > 150.0:
+    if "deadline" not in plan.features and _total_delay(requests) > 150.0:
         _undelayed(requests)  # a loop without a deadline must never come near the default one
     data: dict[str, Any] = {"input": "Plan my trip", "tools": _tools(plan, rng)}
     if plan.unknown is not None:
@@ -353,9 +353,9 @@ def _build_scenario(
     if options:
         data["options"] = options
     if head and hooks:
-        if plan.has("hooks") and rng.random() < 0.25:
+        if "hooks" in plan.features and rng.random() < 0.25:
             data["hooks"] = _hook(plan, rng, metamorphic=metamorphic)
-        if plan.has("guardrails") and rng.random() < 0.25:
+        if "guardrails" in plan.features and rng.random() < 0.25:
             data["guardrails"] = _pick(rng, _GUARDRAILS)
     data["requests"] = requests
     if head and cancellation:

@@ -216,9 +216,12 @@ def sample_cuts(rng: random.Random, m: int, k: int) -> list[int]:
 
 
 def _words(rng: random.Random) -> str:
-    n = (1, 1, 2, 3)[int(rng.random() * 4)]
-    pieces, count = TEXT_PIECES, len(TEXT_PIECES)
-    return "".join([pieces[int(rng.random() * count)] for _ in range(n)])
+    draw, pieces, count = rng.random, TEXT_PIECES, len(TEXT_PIECES)
+    n = (1, 1, 2, 3)[int(draw() * 4)]
+    text = pieces[int(draw() * count)]
+    for _ in range(n - 1):
+        text += pieces[int(draw() * count)]
+    return text
 
 
 def _deltas(key: str, rng: random.Random) -> list[Item]:
@@ -240,7 +243,7 @@ def _name(plan: Plan, rng: random.Random) -> str:
 
 def _calls(plan: Plan, request: int, rng: random.Random) -> list[Item]:
     """1-3 calls: one after the other, interleaved, or all on index 0 (no explicit ends)."""
-    if plan.has("parallel_tools"):
+    if "parallel_tools" in plan.features:
         count = (1, 1, 2, 3)[int(rng.random() * 4)]
         layout = ("sequential", "sequential", "interleaved", "index0")[int(rng.random() * 4)]
     else:
@@ -301,7 +304,7 @@ _KINDS = (0, 1, 2, 3, 4, 5)
 @functools.cache
 def kinds_for(plan: Plan, *, last: bool) -> tuple[int, ...]:
     """The kinds of response `plan` allows, with repeats for weight (the last one answers)."""
-    reasoning = plan.has("reasoning")
+    reasoning = "reasoning" in plan.features
     answers = (0, 0, 0, 1, 1, 4, 5) if reasoning else (0, 0, 0, 0, 0, 5)
     if last or not plan.calls:
         return answers
@@ -309,7 +312,7 @@ def kinds_for(plan: Plan, *, last: bool) -> tuple[int, ...]:
 
 
 def _content(plan: Plan, request: int, kind: int, rng: random.Random) -> list[Item]:
-    reasoning = plan.has("reasoning")
+    reasoning = "reasoning" in plan.features
     lead = ("reasoning", "text") if reasoning else ("text",)
     if kind == 0:
         return _deltas("text", rng)
@@ -372,9 +375,9 @@ def _timing(plan: Plan, items: list[Item], timing: Timing, rng: random.Random) -
     if timing.idle is not None and roll < 0.25:
         # A gap just under or just over the idle timeout. Over it is a provider error (so only
         # with `provider_errors`), and one to retry before any output (so only with `retries`).
-        over = rng.random() < 0.5 and plan.has("provider_errors")
+        over = rng.random() < 0.5 and "provider_errors" in plan.features
         at = int(rng.random() * len(items))
-        if over and at == 0 and not plan.has("retries"):
+        if over and at == 0 and "retries" not in plan.features:
             at = min(1, len(items) - 1)
         items[at]["delay"] = round(timing.idle * (1.02 if over else 0.98), 6)
     elif timing.deadline is not None and roll < 0.45:
@@ -398,7 +401,7 @@ def _timing(plan: Plan, items: list[Item], timing: Timing, rng: random.Random) -
         # the loop claims what that needs (provider errors; retries, before any output).
         for at, item in enumerate(items):
             if item.get("delay", 0.0) > timing.idle and not (
-                plan.has("provider_errors") and (at > 0 or plan.has("retries"))
+                "provider_errors" in plan.features and (at > 0 or "retries" in plan.features)
             ):
                 item["delay"] = round(timing.idle * 0.98, 6)
 
@@ -476,8 +479,8 @@ _FAULT_KINDS: tuple[FaultKind, ...] = (
 @functools.cache
 def allowed_faults(plan: Plan, timing: Timing) -> tuple[FaultKind, ...]:
     """The fault kinds `plan` allows, "none" included, with repeats for weight."""
-    errors = plan.has("provider_errors")
-    stall = plan.has("deadline") or (timing.idle is not None and errors)
+    errors = "provider_errors" in plan.features
+    stall = "deadline" in plan.features or (timing.idle is not None and errors)
     read_stall = errors and timing.read_stalls  # a gap the client's read timeout ends
     return tuple(
         kind
@@ -517,7 +520,7 @@ def apply_fault(
     end: Item = {"reset": True} if fault.wire in (1, 2) else {"truncate": True}
     before = fault.kind == "error_before" or (n == 0 and fault.kind != "none")
     if before and fault.kind in ("error_before", "error_after", "truncate"):
-        if plan is not None and not plan.has("retries"):
+        if plan is not None and "retries" not in plan.features:
             error["error"]["retryable"] = False
         if "status" in error["error"] and fault.wire >= 2:
             error["error"]["retry_after"] = _RETRY_AFTER[fault.wire & 1]
@@ -531,19 +534,24 @@ def apply_fault(
         return [*out[: at + 1], error]
     if fault.kind == "truncate":
         return [*out[:at], end]
-    read_stall = plan is not None and plan.has("provider_errors") and timing.read_stalls
+    read_stall = plan is not None and "provider_errors" in plan.features and timing.read_stalls
     if (
         fault.kind == "stall"
         and read_stall
         and timing.idle is None
-        and (fault.wire == 3 or not (plan is not None and plan.has("deadline")))
+        and (fault.wire == 3 or not (plan is not None and "deadline" in plan.features))
     ):
         # Only a client's read timeout ends it (an SDK loop): a gap past the SDKs' defaults,
         # finite, so a loop whose client has none just waits and goes on.
         out[at] = {**out[at], "delay": READ_STALL}
         return out
     if fault.kind == "stall":
-        if at == 0 and plan is not None and not plan.has("retries") and timing.idle is not None:
+        if (
+            at == 0
+            and plan is not None
+            and "retries" not in plan.features
+            and timing.idle is not None
+        ):
             at = min(1, n - 1) if n > 1 else 0
             if at == 0:
                 return out
@@ -557,7 +565,7 @@ def apply_fault(
         # The swap may bring a gap over the idle timeout before any output: only a loop with
         # retries claims what that needs (as `_timing` keeps it for a response built so).
         over = at == 0 and idle is not None and out[0].get("delay", 0.0) > idle
-        if over and idle is not None and plan is not None and not plan.has("retries"):
+        if over and idle is not None and plan is not None and "retries" not in plan.features:
             out[0] = {**out[0], "delay": round(idle * 0.98, 6)}
     return out
 
@@ -576,7 +584,7 @@ def response(
         (_KINDS_LAST if last else _KINDS_MORE)[plan] = kinds
     kind = kinds[int(rng.random() * len(kinds))]
     # Near-deadline gaps only in the first response, where the run's clock is known.
-    here = timing if request == 1 or timing.deadline is None else Timing(timing.idle)
+    here = timing if request == 1 or timing.deadline is None else _idle_only(timing.idle)
     items = _build(plan, request, kind, rng, here)
     if not faults:
         return items
@@ -585,6 +593,11 @@ def response(
     if allowed[(word >> 8) % len(allowed)] == "none":
         return items  # what `apply_fault` returns for no fault: the same items
     return apply_fault(items, fault_from_word(plan, timing, word), plan=plan, timing=timing)
+
+
+@functools.cache
+def _idle_only(idle: float | None) -> Timing:
+    return Timing(idle)
 
 
 # `kinds_for` by plan and `last` (a keyword argument makes its cache's key dearer to build).
