@@ -19,6 +19,13 @@ means the same thing: same seed, same cases. Word 0 switches everything off - th
 shrinks towards "off" by zeroing words, and the delta debugging of `agentsim.fuzz._shrink`
 removes what is left (an item nobody needs, an option, a hook).
 
+Cost (issue #12 part 8, callgrind): a 32-bit draw is hypothesis' dearest kind, since a bounded
+range wider than 128 values gets edge weights (0, 1, max-1, max) that each generation samples
+through an alias table: the draws cost about 1.1M instructions an example above hypothesis'
+floor, of which drawing the words without weights and spans would save half (but change every
+generated case). Expanding the words (`_build_scenario`, `response`) is about 0.37M, kept
+exact: `WordRandom` and `sample_cuts` draw what `random.Random` draws.
+
 Features (`agentsim.loop._features`): ``features=`` (default: all, as for a loop that declares
 none) restricts generation to what a loop claims; see `agentsim.fuzz._streams` for the stream
 side. Around the streams: no ``max_steps`` option below the default without ``max_steps`` (a
