@@ -17,9 +17,9 @@ closed at loop shutdown) cannot change it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from agentsim.core._backends import cancelled_errors, clock
 from agentsim.core._chunks import Chunk
@@ -29,6 +29,7 @@ from agentsim.loop._protocol import Provider, ProviderRequest
 
 __all__ = [
     "ChunkAt",
+    "ChunkTimes",
     "Recorder",
     "Recording",
     "RequestRecord",
@@ -46,6 +47,48 @@ class ChunkAt:
     chunk: Chunk
 
 
+class ChunkTimes(Sequence[ChunkAt]):
+    """A request's chunks at their times, as a sequence of `ChunkAt`, kept as two tuples: a long
+    run has tens of thousands of chunks, and one object each for the garbage collector to walk
+    is what set off a full collection during it; only a report reads them, a `ChunkAt` each
+    made when read. Equal (and hashed) as the tuple of its `ChunkAt`s."""
+
+    __slots__ = ("_chunks", "_times")
+
+    def __init__(self, chunks: Sequence[Chunk] = (), times: Sequence[float] = ()) -> None:
+        if len(chunks) != len(times):
+            raise ValueError("one time per chunk")
+        self._chunks, self._times = tuple(chunks), tuple(times)
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    @overload
+    def __getitem__(self, index: int) -> ChunkAt: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ChunkAt, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> ChunkAt | tuple[ChunkAt, ...]:
+        if isinstance(index, slice):
+            return tuple(map(ChunkAt, self._times[index], self._chunks[index]))
+        return ChunkAt(self._times[index], self._chunks[index])
+
+    def __iter__(self) -> Iterator[ChunkAt]:
+        return map(ChunkAt, self._times, self._chunks)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ChunkTimes):
+            return self._chunks == other._chunks and self._times == other._times
+        return isinstance(other, tuple) and tuple(self) == other
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestRecord:
     """One provider request (one attempt of one step), its chunks and how its stream ended.
@@ -60,7 +103,7 @@ class RequestRecord:
     t: float
     end: float | None
     ended: str
-    chunks: tuple[ChunkAt, ...]
+    chunks: Sequence[ChunkAt]  # a `ChunkTimes`
     error: str | None = None
 
 
@@ -93,7 +136,8 @@ class _OpenRequest:
     number: int
     request: ProviderRequest
     t: float
-    chunks: list[ChunkAt] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # when each chunk was handed to the loop
     end: float | None = None
     ended: str = "open"
     error: str | None = None
@@ -195,7 +239,7 @@ class Recorder:
                     t=r.t,
                     end=r.end,
                     ended=r.ended,
-                    chunks=tuple(r.chunks),
+                    chunks=ChunkTimes(r.chunks, r.times),
                     error=r.error,
                 )
                 for r in self._requests
@@ -269,9 +313,11 @@ class _RecordingProvider:
         record = _OpenRequest(len(recorder._requests) + 1, request, recorder.now())
         recorder._requests.append(record)
         stream = self._inner.stream(request)
+        chunks, times, now = record.chunks, record.times, recorder.now
         try:
             async for chunk in stream:
-                record.chunks.append(ChunkAt(recorder.now(), chunk))
+                times.append(now())
+                chunks.append(chunk)
                 yield chunk
             record.ended = "finished"
         except GeneratorExit:

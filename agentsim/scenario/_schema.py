@@ -230,6 +230,8 @@ _ITEM_KEY_SET = frozenset(_ITEM_KEYS)
 
 def _item_kind(value: Any) -> str | None:
     if value.__class__ is not dict:  # the common case first: called once per chunk item
+        if value.__class__ is TextItem:  # built by `load_scenario` (`_text_items`)
+            return "text"
         if isinstance(value, BaseModel):
             value = value.model_dump()
         if not isinstance(value, dict):
@@ -566,6 +568,9 @@ def load_scenario(path: str | Path) -> Scenario:
     # errors name the line and column.
     data = fast_load(text)
     if isinstance(data, dict):
+        from agentsim.scenario._text_items import prebuild_text_items  # (it imports this module)
+
+        prebuild_text_items(data)
         try:
             return parse_scenario(data, file=file)
         except InputError:
