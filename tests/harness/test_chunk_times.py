@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from agentsim import run_scenario
-from agentsim.core._chunks import FinishChunk, TextChunk
+from agentsim.core._chunks import Chunk, FinishChunk, TextChunk
 from agentsim.harness._recording import ChunkAt, ChunkTimes
 from agentsim.scenario._schema import parse_scenario
 
 
 def test_chunk_times_are_the_tuple_of_their_chunks_at_their_times() -> None:
-    chunks = (TextChunk("a"), TextChunk("b"), FinishChunk("stop"))
+    chunks: tuple[Chunk, ...] = (TextChunk("a"), TextChunk("b"), FinishChunk("stop"))
     times = (0.0, 0.5, 0.5)
     seq = ChunkTimes(chunks, times)
     expected = tuple(ChunkAt(t, c) for t, c in zip(times, chunks, strict=True))
