@@ -26,6 +26,7 @@ from agentsim.core._chunks import Chunk
 from agentsim.core._runtime import CancelToken
 from agentsim.core._tools import Tool, Toolset, ToolSpec
 from agentsim.loop._protocol import Provider, ProviderRequest
+from agentsim.scenario._script import ScriptedProvider
 
 __all__ = [
     "ChunkAt",
@@ -136,6 +137,7 @@ class _OpenRequest:
     number: int
     request: ProviderRequest
     t: float
+    zero: float  # the recorder's clock at the run's start: `t` and the times count from it
     chunks: list[Chunk] = field(default_factory=list)
     times: list[float] = field(default_factory=list)  # when each chunk was handed to the loop
     end: float | None = None
@@ -308,10 +310,24 @@ class _RecordingProvider:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)  # a loop may read a provider's own attributes
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+    def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+        inner = self._inner
+        if type(inner) is ScriptedProvider:
+            # A scripted stream fills the record itself (the same times and ending), sparing
+            # each chunk of a long scripted answer a generator layer.
+            return inner.stream(request, record=lambda: self._open(request))
+        return self._timed(request)
+
+    def _open(self, request: ProviderRequest) -> _OpenRequest:
+        """The record of a request whose stream is being read for the first time."""
         recorder = self._recorder
-        record = _OpenRequest(len(recorder._requests) + 1, request, recorder.now())
+        record = _OpenRequest(len(recorder._requests) + 1, request, recorder.now(), recorder._start)
         recorder._requests.append(record)
+        return record
+
+    async def _timed(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+        recorder = self._recorder
+        record = self._open(request)
         stream = self._inner.stream(request)
         chunks, times, now = record.chunks, record.times, recorder.now
         try:
