@@ -39,6 +39,7 @@ from agentsim.core._chunks import (
 from agentsim.core._errors import InputError
 from agentsim.core._events import CancelReason, FailureKind
 from agentsim.scenario._fast_yaml import fast_load
+from agentsim.scenario._text_items import prebuild_text_items
 from agentsim.scenario._yaml_source import PositionedYAML, load_positioned_yaml
 
 __all__ = [
@@ -568,9 +569,7 @@ def load_scenario(path: str | Path) -> Scenario:
     # errors name the line and column.
     data = fast_load(text)
     if isinstance(data, dict):
-        from agentsim.scenario._text_items import prebuild_text_items  # (it imports this module)
-
-        prebuild_text_items(data)
+        prebuild_text_items(data, TextItem)
         try:
             return parse_scenario(data, file=file)
         except InputError:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentsim.scenario._schema import TextItem
+from pydantic import BaseModel
 
 __all__ = ["prebuild_text_items"]
 
@@ -32,11 +32,10 @@ _set = object.__setattr__
 # `model_copy` copies it before updating).
 _TEXT_SET = {"text"}
 _DELAY_TEXT_SET = {"delay", "text"}
-_DEFAULT_DELAY = TextItem.model_fields["delay"].default
 
 
-def _text_item(text: str, delay: float, fields: set[str]) -> TextItem:
-    item = _new(TextItem)
+def _text_item(model: type[BaseModel], text: str, delay: float, fields: set[str]) -> Any:
+    item = _new(model)
     _set(item, "__dict__", {"delay": delay, "split": None, "text": text})
     _set(item, "__pydantic_fields_set__", fields)
     _set(item, "__pydantic_extra__", None)
@@ -44,9 +43,11 @@ def _text_item(text: str, delay: float, fields: set[str]) -> TextItem:
     return item
 
 
-def prebuild_text_items(data: Any) -> None:
+def prebuild_text_items(data: Any, model: type[BaseModel]) -> None:
     """In `data` (a scenario's parsed YAML), replace the chunk items that are plain valid text
-    items by their `TextItem`s, in place. Leaves every other value as it is."""
+    items by their `model` (`agentsim.scenario._schema.TextItem`, which imports this module),
+    in place. Leaves every other value as it is."""
+    default_delay = model.model_fields["delay"].default
     requests = data.get("requests") if data.__class__ is dict else None
     if requests.__class__ is not list:
         return
@@ -62,9 +63,9 @@ def prebuild_text_items(data: Any) -> None:
                 continue
             size = len(entry)
             if size == 1:
-                chunks[i] = _text_item(text, _DEFAULT_DELAY, _TEXT_SET)
+                chunks[i] = _text_item(model, text, default_delay, _TEXT_SET)
             elif size == 2:
                 delay = entry.get("delay")
                 # (NaN and infinity fail the comparison; an int or bool delay is pydantic's.)
                 if delay.__class__ is float and 0.0 <= delay < _INF:
-                    chunks[i] = _text_item(text, delay, _DELAY_TEXT_SET)
+                    chunks[i] = _text_item(model, text, delay, _DELAY_TEXT_SET)

@@ -59,7 +59,7 @@ def _state(item: object) -> tuple[object, ...]:
 def test_a_prebuilt_item_is_what_validation_builds_or_is_left_alone(item: Any) -> None:
     data = _scenario([item])
     prebuilt = copy.deepcopy(data)
-    prebuild_text_items(prebuilt)
+    prebuild_text_items(prebuilt, TextItem)
     entry = prebuilt["requests"][0]["chunks"][0]
     if isinstance(entry, TextItem):
         validated = TextItem.model_validate(item)
@@ -72,7 +72,7 @@ def test_a_prebuilt_item_is_what_validation_builds_or_is_left_alone(item: Any) -
 
 def test_the_shapes_a_converted_recording_has_are_prebuilt() -> None:
     data = _scenario([{"text": "a"}, {"delay": 0.5, "text": "b"}])
-    prebuild_text_items(data)
+    prebuild_text_items(data, TextItem)
     assert all(isinstance(c, TextItem) for c in data["requests"][0]["chunks"][:2])
 
 
@@ -81,7 +81,7 @@ def test_the_shapes_a_converted_recording_has_are_prebuilt() -> None:
 )
 def test_other_shapes_are_left_for_validation(data: Any) -> None:
     before = copy.deepcopy(data)
-    prebuild_text_items(data)
+    prebuild_text_items(data, TextItem)
     assert data == before
 
 
