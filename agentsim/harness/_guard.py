@@ -395,12 +395,12 @@ class GuardedRun:
         self._iterator: AsyncIterator[Any] | None = None
         self._claimed = False
 
-    def claim_events(self) -> list[AgentEvent] | None:
+    def claim_events(self, fallback: list[AgentEvent]) -> list[AgentEvent]:
         """For a consumer that keeps each event it takes in the list returned (`run_loop`),
         before it iterates: the events then reach it straight from the run, sparing each one a
-        generator layer. None if the list is not this run's alone (events of another run)."""
+        generator layer. `fallback` if the list is not this run's alone (another run's events)."""
         if self._iterator is not None or self.events:
-            return None
+            return fallback
         self._claimed = True
         return self.events
 
@@ -455,6 +455,12 @@ class Recorder:
         )
         self.runs.append(recorded)
         return recorded
+
+    @staticmethod
+    def kept_events(run: AgentRun, fallback: list[AgentEvent]) -> list[AgentEvent]:
+        """Where a consumer of `run` keeps the events it takes: a guarded run's list, so that the
+        guard has them if the run blows up (`GuardedRun.claim_events`); else `fallback`."""
+        return run.claim_events(fallback) if isinstance(run, GuardedRun) else fallback
 
     def history(self) -> tuple[Message, ...]:
         """The first run's history, or () if it has none (a broken run may not)."""

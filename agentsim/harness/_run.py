@@ -37,13 +37,7 @@ from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
 from agentsim.core._virtual_loop import VirtualEventLoop
-from agentsim.harness._guard import (
-    DEFAULT_MAX_EVENTS,
-    GuardedRun,
-    Limits,
-    Recorder,
-    run_guarded_coroutine,
-)
+from agentsim.harness._guard import DEFAULT_MAX_EVENTS, Limits, Recorder, run_guarded_coroutine
 from agentsim.harness._recording import Recorder as TimelineRecorder
 from agentsim.harness._recording import Recording, recording_of
 from agentsim.harness._wall_clock import virtual_wall_clock as wall_clock
@@ -203,9 +197,7 @@ async def run_loop(
             tools=recorder.tools(tools),
             runtime=Runtime(seed=seed),
         )
-        if isinstance(run, GuardedRun):  # the guard's list is this one: no layer to fill it
-            claimed = run.claim_events()
-            events = events if claimed is None else claimed
+        events = Recorder.kept_events(run, events)  # a guarded run's: no layer to fill it
         async for event in run:
             if type(event) not in EVENT_TYPES and not _is_event(event):  # (a loop may yield any)
                 crash = f"the loop yielded {_kind(event)}, not an agent event"
