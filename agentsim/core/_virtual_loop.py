@@ -470,9 +470,13 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             return False
         if self._ready or self._reports or self._stopping:  # type: ignore[attr-defined]
             return False
-        for handle in self._scheduled:
-            if handle.when() <= when and not handle.cancelled():
-                return False
+        scheduled = self._scheduled
+        # A heap: when its head is after `when`, so is every timer (the common case, checked
+        # without walking the heap).
+        if scheduled and scheduled[0].when() <= when:
+            for handle in scheduled:
+                if handle.when() <= when and not handle.cancelled():
+                    return False
         if self._thread_work or self._anyio_busy_workers():
             return False
         if len(self._selector.get_map()) > 1:  # type: ignore[attr-defined]

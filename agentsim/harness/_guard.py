@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_MAX_EVENTS",
     "WALL_CLOCK_CRASHES",
     "BlockingSleep",
+    "GuardedRun",
     "Interrupted",
     "Limits",
     "Recorder",
@@ -386,12 +387,22 @@ def run_guarded_coroutine(
 # -- keeping what a run delivered -----------------------------------------------------------------
 
 
-class _Recorded:
+class GuardedRun:
     """An `AgentRun` that keeps the events the wrapped run delivered, for when it blows up."""
 
     def __init__(self, run: AgentRun, events: list[AgentEvent]) -> None:
         self.run, self.events = run, events
-        self._iterator = self._pass_through()
+        self._iterator: AsyncIterator[Any] | None = None
+        self._claimed = False
+
+    def claim_events(self, fallback: list[AgentEvent]) -> list[AgentEvent]:
+        """For a consumer that keeps each event it takes in the list returned (`run_loop`),
+        before it iterates: the events then reach it straight from the run, sparing each one a
+        generator layer. `fallback` if the list is not this run's alone (another run's events)."""
+        if self._iterator is not None or self.events:
+            return fallback
+        self._claimed = True
+        return self.events
 
     async def _pass_through(self) -> AsyncGenerator[Any, None]:
         async for event in self.run:
@@ -400,6 +411,8 @@ class _Recorded:
             yield event
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
+        if self._iterator is None:
+            self._iterator = aiter(self.run) if self._claimed else self._pass_through()
         return self._iterator
 
     @property
@@ -417,7 +430,8 @@ class _Recorded:
 
     async def aclose(self) -> None:
         try:
-            await self._iterator.aclose()
+            if isinstance(self._iterator, AsyncGenerator) and not self._claimed:
+                await self._iterator.aclose()  # the pass-through; a claimed run closes its own
         finally:
             await self.run.aclose()
 
@@ -429,18 +443,24 @@ class Recorder:
         self.loop = loop
         self.features = getattr(loop, "features", None)  # judged on what the wrapped loop declares
         self.events: list[AgentEvent] = []
-        self.runs: list[_Recorded] = []
+        self.runs: list[GuardedRun] = []
         self.provider: Provider | None = None  # as handed to the loop: it holds the timeline
 
     def run(
         self, request: RunRequest, *, provider: Provider, tools: Toolset, runtime: Runtime
     ) -> AgentRun:
         self.provider = provider
-        recorded = _Recorded(
+        recorded = GuardedRun(
             self.loop.run(request, provider=provider, tools=tools, runtime=runtime), self.events
         )
         self.runs.append(recorded)
         return recorded
+
+    @staticmethod
+    def kept_events(run: AgentRun, fallback: list[AgentEvent]) -> list[AgentEvent]:
+        """Where a consumer of `run` keeps the events it takes: a guarded run's list, so that the
+        guard has them if the run blows up (`GuardedRun.claim_events`); else `fallback`."""
+        return run.claim_events(fallback) if isinstance(run, GuardedRun) else fallback
 
     def history(self) -> tuple[Message, ...]:
         """The first run's history, or () if it has none (a broken run may not)."""

@@ -17,18 +17,20 @@ closed at loop shutdown) cannot change it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from agentsim.core._backends import cancelled_errors, clock
 from agentsim.core._chunks import Chunk
 from agentsim.core._runtime import CancelToken
 from agentsim.core._tools import Tool, Toolset, ToolSpec
 from agentsim.loop._protocol import Provider, ProviderRequest
+from agentsim.scenario._script import ScriptedProvider
 
 __all__ = [
     "ChunkAt",
+    "ChunkTimes",
     "Recorder",
     "Recording",
     "RequestRecord",
@@ -46,6 +48,48 @@ class ChunkAt:
     chunk: Chunk
 
 
+class ChunkTimes(Sequence[ChunkAt]):
+    """A request's chunks at their times, as a sequence of `ChunkAt`, kept as two tuples: a long
+    run has tens of thousands of chunks, and one object each for the garbage collector to walk
+    is what set off a full collection during it; only a report reads them, a `ChunkAt` each
+    made when read. Equal (and hashed) as the tuple of its `ChunkAt`s."""
+
+    __slots__ = ("_chunks", "_times")
+
+    def __init__(self, chunks: Sequence[Chunk] = (), times: Sequence[float] = ()) -> None:
+        if len(chunks) != len(times):
+            raise ValueError("one time per chunk")
+        self._chunks, self._times = tuple(chunks), tuple(times)
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    @overload
+    def __getitem__(self, index: int) -> ChunkAt: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ChunkAt, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> ChunkAt | tuple[ChunkAt, ...]:
+        if isinstance(index, slice):
+            return tuple(map(ChunkAt, self._times[index], self._chunks[index]))
+        return ChunkAt(self._times[index], self._chunks[index])
+
+    def __iter__(self) -> Iterator[ChunkAt]:
+        return map(ChunkAt, self._times, self._chunks)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ChunkTimes):
+            return self._chunks == other._chunks and self._times == other._times
+        return isinstance(other, tuple) and tuple(self) == other
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestRecord:
     """One provider request (one attempt of one step), its chunks and how its stream ended.
@@ -60,7 +104,7 @@ class RequestRecord:
     t: float
     end: float | None
     ended: str
-    chunks: tuple[ChunkAt, ...]
+    chunks: Sequence[ChunkAt]  # a `ChunkTimes`
     error: str | None = None
 
 
@@ -93,7 +137,9 @@ class _OpenRequest:
     number: int
     request: ProviderRequest
     t: float
-    chunks: list[ChunkAt] = field(default_factory=list)
+    zero: float  # the recorder's clock at the run's start: `t` and the times count from it
+    chunks: list[Chunk] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # when each chunk was handed to the loop
     end: float | None = None
     ended: str = "open"
     error: str | None = None
@@ -195,7 +241,7 @@ class Recorder:
                     t=r.t,
                     end=r.end,
                     ended=r.ended,
-                    chunks=tuple(r.chunks),
+                    chunks=ChunkTimes(r.chunks, r.times),
                     error=r.error,
                 )
                 for r in self._requests
@@ -264,14 +310,30 @@ class _RecordingProvider:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)  # a loop may read a provider's own attributes
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+    def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+        inner = self._inner
+        if type(inner) is ScriptedProvider:
+            # A scripted stream fills the record itself (the same times and ending), sparing
+            # each chunk of a long scripted answer a generator layer.
+            return inner.stream(request, record=lambda: self._open(request))
+        return self._timed(request)
+
+    def _open(self, request: ProviderRequest) -> _OpenRequest:
+        """The record of a request whose stream is being read for the first time."""
         recorder = self._recorder
-        record = _OpenRequest(len(recorder._requests) + 1, request, recorder.now())
+        record = _OpenRequest(len(recorder._requests) + 1, request, recorder.now(), recorder._start)
         recorder._requests.append(record)
+        return record
+
+    async def _timed(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+        recorder = self._recorder
+        record = self._open(request)
         stream = self._inner.stream(request)
+        chunks, times, now = record.chunks, record.times, recorder.now
         try:
             async for chunk in stream:
-                record.chunks.append(ChunkAt(recorder.now(), chunk))
+                times.append(now())
+                chunks.append(chunk)
                 yield chunk
             record.ended = "finished"
         except GeneratorExit:

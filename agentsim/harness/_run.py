@@ -197,6 +197,7 @@ async def run_loop(
             tools=recorder.tools(tools),
             runtime=Runtime(seed=seed),
         )
+        events = Recorder.kept_events(run, events)  # a guarded run's: no layer to fill it
         async for event in run:
             if type(event) not in EVENT_TYPES and not _is_event(event):  # (a loop may yield any)
                 crash = f"the loop yielded {_kind(event)}, not an agent event"

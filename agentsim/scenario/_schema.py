@@ -39,6 +39,7 @@ from agentsim.core._chunks import (
 from agentsim.core._errors import InputError
 from agentsim.core._events import CancelReason, FailureKind
 from agentsim.scenario._fast_yaml import fast_load
+from agentsim.scenario._text_items import prebuild_text_items
 from agentsim.scenario._yaml_source import PositionedYAML, load_positioned_yaml
 
 __all__ = [
@@ -230,6 +231,8 @@ _ITEM_KEY_SET = frozenset(_ITEM_KEYS)
 
 def _item_kind(value: Any) -> str | None:
     if value.__class__ is not dict:  # the common case first: called once per chunk item
+        if value.__class__ is TextItem:  # built by `load_scenario` (`_text_items`)
+            return "text"
         if isinstance(value, BaseModel):
             value = value.model_dump()
         if not isinstance(value, dict):
@@ -584,6 +587,7 @@ def load_scenario(path: str | Path) -> Scenario:
     # errors name the line and column.
     data = fast_load(text)
     if isinstance(data, dict):
+        prebuild_text_items(data, TextItem)
         try:
             return parse_scenario(data, file=file)
         except InputError:

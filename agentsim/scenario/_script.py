@@ -14,10 +14,10 @@ import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from agentsim.check._trace import StreamLog
-from agentsim.core._backends import clock, sleep, sleep_forever
+from agentsim.core._backends import cancelled_errors, clock, sleep, sleep_forever
 from agentsim.core._chunks import (
     Chunk,
     ErrorChunk,
@@ -321,6 +321,21 @@ class _Compiled:
         return len(self._scripts)
 
 
+class StreamRecord(Protocol):
+    """A harness's record of one provider stream (`agentsim.harness._recording`), which a
+    scripted stream fills itself when handed one, as the harness's timing wrapper would: each
+    chunk with the time it was handed over (clock minus `zero`), how the stream ended
+    (``finished``, ``closed`` or ``raised`` with `error`) and when. One generator layer fewer
+    for each chunk of a long scripted answer."""
+
+    zero: float
+    chunks: list[Chunk]
+    times: list[float]
+    ended: str
+    error: str | None
+    end: float | None
+
+
 class ScriptedProvider(StrictPlayback):
     """Plays a scenario's requests in order, strictly, and records every deviation.
 
@@ -354,9 +369,15 @@ class ScriptedProvider(StrictPlayback):
             out.append(f"cancel point (request {request}, before chunk {chunk}) was never reached")
         return out
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+    async def stream(
+        self, request: ProviderRequest, *, record: Callable[[], StreamRecord] | None = None
+    ) -> AsyncIterator[Chunk]:
+        """The script entry's stream; `record`, if given, is called as it starts for the
+        `StreamRecord` to fill (see there)."""
         time = clock()
         origin = self._origin
+        tap = record() if record is not None else None
+        zero = tap.zero if tap is not None else 0.0
 
         def now() -> float:
             return round(time() - origin, 9)
@@ -395,6 +416,9 @@ class ScriptedProvider(StrictPlayback):
                     if item.text:
                         in_reasoning = False
                     blocked = False
+                    if tap is not None:
+                        tap.times.append(raw - zero)
+                        tap.chunks.append(item)
                     yield item
                     raw = time()
                     if raw is not last_raw:
@@ -434,14 +458,33 @@ class ScriptedProvider(StrictPlayback):
                 elif isinstance(item, ErrorChunk):
                     log.error = (item.kind, item.retryable)
                 blocked = False
+                if tap is not None:
+                    tap.times.append(time() - zero)
+                    tap.chunks.append(item)
                 yield item
                 waiting_since, blocked = now(), True
             log.truncated = not log.finished and log.error is None
+            if tap is not None:
+                tap.ended = "finished"
+        except GeneratorExit:
+            if tap is not None:
+                tap.ended = "closed"
+            raise
+        except cancelled_errors():
+            if tap is not None:
+                tap.ended = "closed"
+            raise
+        except Exception as exc:
+            if tap is not None:
+                tap.ended, tap.error = "raised", f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             t = now()
             if blocked:
                 log.longest_wait = max(log.longest_wait, t - waiting_since)
             log.closed = t
+            if tap is not None and tap.end is None:
+                tap.end = time() - zero
 
 
 # -- tools, hooks and guardrails from a scenario --------------------------------------------------
