@@ -41,9 +41,11 @@ failure. Limits are configurable per call (``budget=``, ``max_events=``), on the
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import math
+import os
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Sequence, Sized
@@ -118,7 +120,9 @@ class _CountingLoop(VirtualEventLoop):
     """A `VirtualEventLoop` counting its iterations, so the watchdog can tell a spin (no
     iteration) from a busy-wait (iterations, but no virtual time)."""
 
-    iterations = 0
+    def __init__(self) -> None:
+        self.iterations = 0
+        super().__init__()
 
     def _run_once(self) -> None:
         self.iterations += 1
@@ -128,6 +132,47 @@ class _CountingLoop(VirtualEventLoop):
         skipped = super().skip_sleep(delay)
         self.iterations += 2 * skipped  # the turns it stands for: progress, not a spin
         return skipped
+
+    def reset(self) -> bool:
+        if self._exception_handler is not _quiet_about_interrupts:  # type: ignore[attr-defined]
+            return False
+        if not super().reset():
+            return False
+        self.iterations = 0
+        return True
+
+
+# Loops whose run left nothing behind, for the next run that may reuse one (`_new_loop`).
+_IDLE: list[_CountingLoop] = []
+_IDLE_SIZE = 2  # a thread takes one at a time: one per thread running guarded runs at once
+
+
+def _new_loop(reuse: bool) -> _CountingLoop:
+    if reuse:
+        try:
+            return _IDLE.pop()  # (atomic: threads never share one)
+        except IndexError:
+            pass
+    loop = _CountingLoop()
+    loop.set_exception_handler(_quiet_about_interrupts)
+    return loop
+
+
+def _close_idle() -> None:
+    while _IDLE:
+        _IDLE.pop().close()
+
+
+def _drop_idle_in_child() -> None:
+    # A forked child must not pool its copies of the parent's selectors: close them for good.
+    while _IDLE:
+        loop = _IDLE.pop()
+        loop._selector.reusable = False  # type: ignore[attr-defined]
+        loop.close()
+
+
+atexit.register(_close_idle)
+os.register_at_fork(after_in_child=_drop_idle_in_child)
 
 
 class _Sampled(Protocol):
@@ -263,6 +308,8 @@ def _sleep(seconds: float | SupportsIndex) -> None:
 
 
 def _wrap_sleep() -> None:
+    if time.sleep is _sleep:
+        return
     with _sleep_lock:
         if time.sleep is not _sleep:
             time.sleep = _sleep
@@ -271,8 +318,12 @@ def _wrap_sleep() -> None:
 # -- running --------------------------------------------------------------------------------------
 
 
-def _cleanup(loop: _CountingLoop, budget: float) -> None:
-    """Cancel what is left and close the loop; a task that will not stop is abandoned."""
+def _cleanup(loop: _CountingLoop, budget: float, *, keep: bool = False) -> None:
+    """Cancel what is left and close the loop; a task that will not stop is abandoned. With
+    `keep`, a loop the run left nothing in is kept for the next run instead (`reset`)."""
+    if keep and len(_IDLE) < _IDLE_SIZE and loop.reset():
+        _IDLE.append(loop)
+        return
     if not asyncio.all_tasks(loop) and not _unfinished_asyncgens(loop):
         # The usual end of a run: nothing left to cancel or finalize (closing a finished async
         # generator does nothing), so no guarded clean-up run is needed.
@@ -318,16 +369,23 @@ def _quiet_about_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, 
 
 
 def run_guarded_coroutine(
-    main: Coroutine[Any, Any, T], *, budget: float, virtual_limit: float | None = None
+    main: Coroutine[Any, Any, T],
+    *,
+    budget: float,
+    virtual_limit: float | None = None,
+    reuse_loop: bool = False,
 ) -> tuple[T | None, str | None]:
     """Run `main` on a fresh virtual event loop, guarded; returns (its value, None), or (None,
     what went wrong): the loop raised, hung, ran past `virtual_limit` virtual seconds, spun or
     busy-waited past `budget` wall-clock seconds, or called ``time.sleep``.
 
+    `reuse_loop`: `main` runs only agentsim's own code (the reference loop on a scenario), which
+    keeps no state keyed by the event loop, so it may run on a loop an earlier such run left
+    clean (`VirtualEventLoop.reset`: the same as a new one), and leave its own for the next.
+
     No `asyncio.Runner`: its SIGINT handling alone costs more than a small run."""
     _wrap_sleep()
-    loop = _CountingLoop()
-    loop.set_exception_handler(_quiet_about_interrupts)
+    loop = _new_loop(reuse_loop)
     stuck: list[str] = []
 
     async def watched() -> T:
@@ -360,10 +418,12 @@ def run_guarded_coroutine(
     watch = _WATCHDOG.arm(budget, loop)
     _guarded.watch = watch
     problem: str | None = None
+    ended_well = False  # the run returned, and the watchdog never fired
     try:
         try:
             try:
                 value = loop.run_until_complete(watched())
+                ended_well = watch.problem is None
                 return value, watch.problem  # a time.sleep the loop caught still counts
             finally:
                 _WATCHDOG.disarm(watch)  # first: nothing in between where an interrupt lands
@@ -380,7 +440,7 @@ def run_guarded_coroutine(
             problem = f"the loop raised {type(exc).__name__}: {exc}"
         return None, watch.problem or problem
     finally:
-        _cleanup(loop, budget)
+        _cleanup(loop, budget, keep=reuse_loop and ended_well and watch.problem is None)
 
 
 # -- keeping what a run delivered -----------------------------------------------------------------

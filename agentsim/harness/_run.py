@@ -456,6 +456,9 @@ def guarded_run(
         seed=seed,
         limits=limits,
         backend=backend,
+        # The reference loop on a scripted provider and scripted tools: agentsim's code only,
+        # which keeps nothing keyed by the event loop, so a loop left clean may be reused.
+        reuse_loop=type(loop) is ReferenceLoop,
     )
 
 
@@ -467,10 +470,11 @@ def guard_simulation(
     seed: int | None,
     limits: Limits,
     backend: Backend = "asyncio",
+    reuse_loop: bool = False,
 ) -> RunResult:
     """`main(loop)` (a coroutine running `loop` once, such as `simulate`) on a fresh virtual
     loop (or trio run) under every guard; a run that blew up becomes `broken_run` of
-    `scenario`'s setup."""
+    `scenario`'s setup. `reuse_loop`: see `run_guarded_coroutine`."""
     recorder = Recorder(loop)
     if _loop_running():
         # A thread runs one event loop at a time: agentsim's limitation, never the loop's fault.
@@ -499,7 +503,7 @@ def guard_simulation(
         )
     else:
         result, problem = run_guarded_coroutine(
-            watched(), budget=limits.budget, virtual_limit=virtual_limit
+            watched(), budget=limits.budget, virtual_limit=virtual_limit, reuse_loop=reuse_loop
         )
     if harness:
         return harness_run(scenario, recorder, seed, harness[0])
