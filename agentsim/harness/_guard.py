@@ -66,6 +66,7 @@ __all__ = [
     "DEFAULT_MAX_EVENTS",
     "WALL_CLOCK_CRASHES",
     "BlockingSleep",
+    "GuardedRun",
     "Interrupted",
     "Limits",
     "Recorder",
@@ -446,12 +447,17 @@ def run_guarded_coroutine(
 # -- keeping what a run delivered -----------------------------------------------------------------
 
 
-class _Recorded:
+class GuardedRun:
     """An `AgentRun` that keeps the events the wrapped run delivered, for when it blows up."""
 
     def __init__(self, run: AgentRun, events: list[AgentEvent]) -> None:
         self.run, self.events = run, events
-        self._iterator = self._pass_through()
+        self._iterator: AsyncGenerator[Any, None] | None = None
+
+    def unwrap(self) -> tuple[AgentRun, list[AgentEvent]]:
+        """The run itself, and the list to keep its events in: for a consumer that keeps each
+        event it takes itself (`run_loop`), saving a generator step per event."""
+        return self.run, self.events
 
     async def _pass_through(self) -> AsyncGenerator[Any, None]:
         async for event in self.run:
@@ -460,6 +466,8 @@ class _Recorded:
             yield event
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
+        if self._iterator is None:
+            self._iterator = self._pass_through()
         return self._iterator
 
     @property
@@ -477,7 +485,8 @@ class _Recorded:
 
     async def aclose(self) -> None:
         try:
-            await self._iterator.aclose()
+            if self._iterator is not None:
+                await self._iterator.aclose()
         finally:
             await self.run.aclose()
 
@@ -489,14 +498,14 @@ class Recorder:
         self.loop = loop
         self.features = getattr(loop, "features", None)  # judged on what the wrapped loop declares
         self.events: list[AgentEvent] = []
-        self.runs: list[_Recorded] = []
+        self.runs: list[GuardedRun] = []
         self.provider: Provider | None = None  # as handed to the loop: it holds the timeline
 
     def run(
         self, request: RunRequest, *, provider: Provider, tools: Toolset, runtime: Runtime
     ) -> AgentRun:
         self.provider = provider
-        recorded = _Recorded(
+        recorded = GuardedRun(
             self.loop.run(request, provider=provider, tools=tools, runtime=runtime), self.events
         )
         self.runs.append(recorded)

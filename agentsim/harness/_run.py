@@ -37,7 +37,13 @@ from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
 from agentsim.core._virtual_loop import VirtualEventLoop
-from agentsim.harness._guard import DEFAULT_MAX_EVENTS, Limits, Recorder, run_guarded_coroutine
+from agentsim.harness._guard import (
+    DEFAULT_MAX_EVENTS,
+    GuardedRun,
+    Limits,
+    Recorder,
+    run_guarded_coroutine,
+)
 from agentsim.harness._recording import Recorder as TimelineRecorder
 from agentsim.harness._recording import Recording, recording_of
 from agentsim.harness._wall_clock import virtual_wall_clock as wall_clock
@@ -197,10 +203,15 @@ async def run_loop(
             tools=recorder.tools(tools),
             runtime=Runtime(seed=seed),
         )
-        async for event in run:
+        # Under the guard (`guard_simulation`) the guard's wrapper keeps every event for when
+        # the run blows up: here it is kept as it is taken, with no generator in between.
+        iterated, kept = run.unwrap() if isinstance(run, GuardedRun) else (run, None)
+        async for event in iterated:
             if type(event) not in EVENT_TYPES and not _is_event(event):  # (a loop may yield any)
                 crash = f"the loop yielded {_kind(event)}, not an agent event"
                 break
+            if kept is not None:
+                kept.append(event)
             if len(events) >= max_events:
                 crash = f"the loop emitted more than {max_events} events (a stream without end?)"
                 break
