@@ -360,7 +360,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._now = 0.0
         self._clock_resolution = math.ulp(0.0)
         self._handed_out = itertools.count()
-        self._task_numbers.clear()
+        if self._task_numbers:  # (its tasks are mostly gone: a clear walks it item by item)
+            self._task_numbers.clear()
         self._starved_since = None
         return True
 

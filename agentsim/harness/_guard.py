@@ -99,10 +99,15 @@ class Limits:
     @classmethod
     def of(cls, budget: float | None = None, max_events: int | None = None) -> Limits:
         """Limits from optional keywords (None: the default)."""
+        if budget is None and max_events is None and cls is Limits:
+            return _DEFAULT_LIMITS  # (every run of a default campaign: validated once)
         return cls(
             DEFAULT_BUDGET if budget is None else budget,
             DEFAULT_MAX_EVENTS if max_events is None else max_events,
         )
+
+
+_DEFAULT_LIMITS = Limits()
 
 
 class Interrupted(BaseException):
