@@ -17,6 +17,7 @@ from agentsim.check._trace import (
     StreamLog,
     Trace,
     Violation,
+    facts,
     invariant,
     name_of,
     terminal,
@@ -58,10 +59,14 @@ def _request_number(events: list[AgentEvent] | tuple[AgentEvent, ...], upto: int
 
 
 def _retries(trace: Trace) -> list[Violation]:
+    streams = trace.streams
+    found = terminal(trace)
+    failed = bool(streams) and found is not None and isinstance(found[1], RunFailed)
+    if not failed and RetryScheduled not in facts(trace).kinds:
+        return []  # no retry to judge, and no failure that should have been retried
     options = trace.options
     out: list[Violation] = []
     events = tuple(trace.events)
-    streams = trace.streams
     retries: dict[int, int] = {}
     forwarded = False  # output forwarded in the current attempt
     step = 0
@@ -111,7 +116,6 @@ def _retries(trace: Trace) -> list[Violation]:
                         )
                     )
             forwarded = False
-    found = terminal(trace)
     if streams and found is not None and isinstance(found[1], RunFailed):
         i, end = found[0], found[1]
         number = _request_number(events, i)
@@ -290,7 +294,7 @@ def _ev10(trace: Trace) -> list[Violation]:
     streams = trace.streams
     if not streams:
         return []
-    events = tuple(trace.events)
+    events = trace.events
     out: list[Violation] = []
     openers = [e for e in events if isinstance(e, _OPENERS)]
     if trace.judges("provider_errors"):
@@ -309,7 +313,8 @@ def _ev10(trace: Trace) -> list[Violation]:
                 break
         found = terminal(trace)
         last = streams[-1]
-        if found is not None and _request_number(events, found[0]) == last.number:
+        # (The openers before the terminal event, the last event, are all of them.)
+        if found is not None and len(openers) == last.number:
             i, end = found
             if isinstance(end, RunCompleted) and (
                 last.error or last.truncated or not last.finished

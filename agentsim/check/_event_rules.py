@@ -11,6 +11,7 @@ from agentsim.check._trace import (
     _TERMINALS,
     Trace,
     Violation,
+    facts,
     invariant,
     name_of,
     terminal,
@@ -31,6 +32,8 @@ from agentsim.core._events import (
 from agentsim.core._usage import Usage
 
 __all__: list[str] = []
+
+_CALL_EVENTS = frozenset({ToolCallStarted, ToolCallDelta, ToolCallCompleted, ToolExecuted})
 
 _PHASE_OF: dict[type, str] = {
     ThinkingDelta: "think",
@@ -125,6 +128,8 @@ def _ev4(trace: Trace) -> list[Violation]:
 
 @invariant("EV5")
 def _ev5(trace: Trace) -> list[Violation]:
+    if not facts(trace).has(_CALL_EVENTS):
+        return []  # no call, so none out of order and none left waiting
     state: dict[str, str] = {}
     names: dict[str, str] = {}
     args: dict[str, list[str]] = {}
@@ -222,10 +227,21 @@ def _ev7(trace: Trace) -> list[Violation]:
     events = trace.events[:i]
     out: list[Violation] = []
     if isinstance(end, RunCompleted):
-        last_step = max((k for k, e in enumerate(events) if type(e) is StepStarted), default=0)
-        output = "".join(e.text for e in events[last_step:] if type(e) is TextDelta)
-        usage = sum((e.usage for e in events if type(e) is StepFinished), Usage())
-        steps = sum(1 for e in events if type(e) is StepStarted)
+        # One pass: the text since the last step started, the step usages summed in order, the
+        # steps counted.
+        texts: list[str] = []
+        usage = Usage()
+        steps = 0
+        for e in events:
+            kind = type(e)
+            if kind is TextDelta:
+                texts.append(e.text)  # type: ignore[union-attr]
+            elif kind is StepStarted:
+                steps += 1
+                texts = []
+            elif kind is StepFinished:
+                usage = usage + e.usage  # type: ignore[union-attr]
+        output = "".join(texts)
         if end.output != output:
             out.append(
                 Violation("EV7", i, f"output = the final step's text {output!r}", repr(end.output))
@@ -237,12 +253,20 @@ def _ev7(trace: Trace) -> list[Violation]:
         if end.steps != steps:
             out.append(Violation("EV7", i, f"steps = {steps}", str(end.steps)))
         return out
-    text = "".join(e.text for e in events if type(e) is TextDelta)
-    thinking = "".join(e.text for e in events if type(e) is ThinkingDelta)
-    executed = {e.call_id for e in events if type(e) is ToolExecuted}
-    pending = tuple(
-        e.call_id for e in events if type(e) is ToolCallStarted and e.call_id not in executed
-    )
+    texts, thoughts, started = [], [], []
+    executed: set[str] = set()
+    for e in events:
+        kind = type(e)
+        if kind is TextDelta:
+            texts.append(e.text)  # type: ignore[union-attr]
+        elif kind is ThinkingDelta:
+            thoughts.append(e.text)  # type: ignore[union-attr]
+        elif kind is ToolExecuted:
+            executed.add(e.call_id)  # type: ignore[union-attr]
+        elif kind is ToolCallStarted:
+            started.append(e.call_id)  # type: ignore[union-attr]
+    text, thinking = "".join(texts), "".join(thoughts)
+    pending = tuple(call for call in started if call not in executed)
     if end.partial_text != text:
         out.append(
             Violation("EV7", i, f"partial_text = every text delta {text!r}", repr(end.partial_text))

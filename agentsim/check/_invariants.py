@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 
 from agentsim.check import _bounds, _event_rules, _history_rules, _output_rules, _sub_runs
-from agentsim.check._trace import INVARIANTS, StreamLog, Trace, Violation
+from agentsim.check._trace import INVARIANTS, StreamLog, Trace, Violation, judged, judging
 from agentsim.core._events import event_to_dict
 from agentsim.loop._features import parse_features
 
@@ -62,9 +62,13 @@ def check_trace(
     if features is not None:
         trace = dataclasses.replace(trace, features=parse_features(features))
     out: list[Violation] = []
-    for name, check in INVARIANTS.items():
-        if only is None or name in only:
-            out.extend(check(trace))
+    previous, _ = judging(trace)
+    try:
+        for name, check in INVARIANTS.items():
+            if only is None or name in only:
+                out.extend(check(trace))
+    finally:
+        judged(previous)
     return out
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 
-from agentsim.check._trace import _TERMINALS, Trace, Violation, invariant, name_of
+from agentsim.check._trace import _TERMINALS, Trace, Violation, facts, invariant, name_of
 from agentsim.core._events import OutputReady, OutputRetry, RunCompleted, StepStarted, TextDelta
 from agentsim.core._history import (
     AssistantMessage,
@@ -32,9 +32,14 @@ from agentsim.core._history import (
 
 __all__: list[str] = []
 
+_OUTPUT_EVENTS = frozenset({OutputReady, OutputRetry})
+_RETRIES = frozenset({OutputRetry})
+
 
 @invariant("O1")
 def _o1(trace: Trace) -> list[Violation]:
+    if not facts(trace).has(_OUTPUT_EVENTS):
+        return []  # a loop that does not validate output (the reference loop)
     events = trace.events
     ready = [i for i, e in enumerate(events) if isinstance(e, OutputReady)]
     if len(ready) > 1:
@@ -63,6 +68,8 @@ def _o1(trace: Trace) -> list[Violation]:
 
 @invariant("O2")
 def _o2(trace: Trace) -> list[Violation]:
+    if not facts(trace).has(_RETRIES):
+        return []
     events = trace.events
     for i, event in enumerate(events):
         if not isinstance(event, OutputRetry):
@@ -148,6 +155,8 @@ def _text(message: Message) -> str:
 
 @invariant("O3")
 def _o3(trace: Trace) -> list[Violation]:
+    if not facts(trace).has(_RETRIES):
+        return []
     number = 0
     for i, event in enumerate(trace.events):
         if not isinstance(event, OutputRetry):

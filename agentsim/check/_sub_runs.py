@@ -23,17 +23,19 @@ judge. A trace cut short without a terminal event (a dropped consumer) is judged
 
 from __future__ import annotations
 
-from agentsim.check._trace import Trace, Violation, invariant, terminal
+from agentsim.check._trace import Trace, Violation, facts, invariant, terminal
 from agentsim.core._events import SubRunFinished, SubRunStarted, ToolCallCompleted, ToolExecuted
 
 __all__: list[str] = []
 
+_SUB_RUN_EVENTS = frozenset({SubRunStarted, SubRunFinished})
+
 
 @invariant("SR1")
 def _sr1(trace: Trace) -> list[Violation]:
-    events = trace.events
-    if not any(isinstance(e, SubRunStarted | SubRunFinished) for e in events):
+    if not facts(trace).has(_SUB_RUN_EVENTS):
         return []
+    events = trace.events
     completed: set[str] = set()
     completed_at: dict[str, int] = {}
     started_at: dict[str, int] = {}
@@ -115,6 +117,8 @@ def _sr1(trace: Trace) -> list[Violation]:
 
 @invariant("SR2")
 def _sr2(trace: Trace) -> list[Violation]:
+    if not facts(trace).has(_SUB_RUN_EVENTS):
+        return []
     seen: set[str] = set()
     finished: set[str] = set()
     for i, event in enumerate(trace.events):

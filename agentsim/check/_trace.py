@@ -15,10 +15,12 @@ alternation) apply to every loop.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agentsim.core._events import (
+    EVENT_TYPES,
     AgentEvent,
     RetryScheduled,
     RunCancelled,
@@ -141,8 +143,64 @@ def name_of(event: AgentEvent) -> str:
     return event.type
 
 
+def _terminal(events: Sequence[AgentEvent]) -> tuple[int, TerminalEvent] | None:
+    if events and isinstance(events[-1], _TERMINALS):
+        return len(events) - 1, events[-1]
+    return None
+
+
+class Facts:
+    """What several checks ask of one trace, found once: the terminal event, and which event
+    types occur (most traces have no sub-run, output or tool events, and the checks of those
+    have nothing to judge). `check_trace` makes one per trace (`judging`); a check called on
+    its own gets one made for it (`facts`)."""
+
+    __slots__ = ("_exact", "kinds", "terminal", "trace")
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        self.kinds = frozenset(map(type, trace.events))
+        self._exact = self.kinds <= EVENT_TYPES  # no subclass of an event: set tests suffice
+        self.terminal = _terminal(trace.events)
+
+    def has(self, types: frozenset[type]) -> bool:
+        """Is some event an instance of one of `types`?"""
+        if self._exact:
+            return not self.kinds.isdisjoint(types)
+        return any(issubclass(kind, tuple(types)) for kind in self.kinds)
+
+
+class _Judging(threading.local):
+    facts: Facts | None = None  # of the trace `check_trace` is checking in this thread
+
+
+_JUDGING = _Judging()
+
+
+def facts(trace: Trace) -> Facts:
+    """The `Facts` of `trace`: those of the trace being checked, or new ones."""
+    current = _JUDGING.facts
+    if current is not None and current.trace is trace:
+        return current
+    return Facts(trace)
+
+
+def judging(trace: Trace) -> tuple[Facts | None, Facts]:
+    """Start checking `trace` in this thread (its facts found once for every check); returns
+    (what to hand `judged` when done, the facts)."""
+    previous = _JUDGING.facts
+    current = _JUDGING.facts = Facts(trace)
+    return previous, current
+
+
+def judged(previous: Facts | None) -> None:
+    """Done checking (`judging`): back to what was being checked before, if anything."""
+    _JUDGING.facts = previous
+
+
 def terminal(trace: Trace) -> tuple[int, TerminalEvent] | None:
     """The terminal event and its index, if the trace ends with one."""
-    if trace.events and isinstance(trace.events[-1], _TERMINALS):
-        return len(trace.events) - 1, trace.events[-1]
-    return None
+    current = _JUDGING.facts
+    if current is not None and current.trace is trace:
+        return current.terminal
+    return _terminal(trace.events)

@@ -59,6 +59,15 @@ Design notes:
   every loop is new, its clock at 0.0. A late ``call_soon_threadsafe`` from a thread of a loop
   that is already closed finds ``_csock`` gone; at worst one racing byte wakes the next loop once,
   which runs nothing (the reader only drains the pipe). After a fork the child drops the pool.
+  Cheaper still is not making one: `reset` turns a loop whose run left nothing behind back into
+  what a new loop is (clock at 0.0, nothing scheduled, tasks numbered from 0 again, the same
+  options), and refuses - the caller then closes it - if anything of the run is left in it: a
+  handle not cancelled, a task or async generator not finished, a thread's work or report, an
+  executor, a signal handler, a transport, a real fd, a clock listener, a changed option or an
+  attribute set on the loop. Only code that knows nothing else keeps per-loop state may reuse
+  a loop (the harness reuses one only for its own reference loop: `agentsim.harness._guard`),
+  because a library can key state by the loop object (anyio's run variables, an
+  ``asyncio.Lock`` bound to its first loop) where no check here can see it.
 * The network guard must see work done in threads for a simulated run. Tasks of this loop carry
   it in a context variable (`simulated_loop` reads it); ``asyncio.to_thread`` and anyio copy the
   context into their workers, and ``run_in_executor`` marks the worker for the call.
@@ -308,12 +317,53 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         super().__init__(selector)
         selector.loop = self
         self._clock_resolution = math.ulp(self._now)
+        self._created_debug = self._debug  # type: ignore[attr-defined]
+        self._attributes = len(self.__dict__) + 1  # (counting this one): see `reset`
         if not thread_limit > 0:  # checked once built, so that closing it is clean
             self.close()
             raise ValueError(f"thread_limit must be a number of seconds > 0, got {thread_limit!r}")
 
     def time(self) -> float:
         return self._now
+
+    def reset(self) -> bool:
+        """Make this loop, its run over, what a new `VirtualEventLoop` is; False (and nothing
+        changed) if anything of the run is left in it. See "Cheap to make" above."""
+        if self.is_closed() or self.is_running() or self._ready:  # type: ignore[attr-defined]
+            return False
+        for handle in self._scheduled:
+            if not handle.cancelled():
+                return False
+        if (
+            self._thread_work
+            or self._reports
+            or self._clock_listeners
+            or self._default_executor is not None
+            or self._signal_handlers  # type: ignore[attr-defined]
+            or len(self._transports)  # type: ignore[attr-defined]
+            or self._task_factory is not None  # type: ignore[attr-defined]
+            or self._debug is not self._created_debug  # type: ignore[attr-defined]
+            or self.slow_callback_duration != 0.1
+            or self._asyncgens_shutdown_called  # type: ignore[attr-defined]
+            or self._executor_shutdown_called  # type: ignore[attr-defined]
+            or len(self.__dict__) != self._attributes
+            or len(self._selector.get_map()) != 1  # type: ignore[attr-defined]
+            or asyncio.all_tasks(self)
+        ):
+            return False
+        asyncgens = self._asyncgens  # type: ignore[attr-defined]
+        if any(getattr(gen, "ag_frame", True) is not None for gen in list(asyncgens)):
+            return False  # an async generator not finished
+        asyncgens.clear()
+        self._scheduled.clear()
+        self._timer_cancelled_count = 0
+        self._now = 0.0
+        self._clock_resolution = math.ulp(0.0)
+        self._handed_out = itertools.count()
+        if self._task_numbers:  # (its tasks are mostly gone: a clear walks it item by item)
+            self._task_numbers.clear()
+        self._starved_since = None
+        return True
 
     # The self-pipe comes with the (pooled) real selector: see "Cheap to make" above.
     def _make_self_pipe(self) -> None:

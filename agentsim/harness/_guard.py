@@ -41,9 +41,11 @@ failure. Limits are configurable per call (``budget=``, ``max_events=``), on the
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import math
+import os
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Sequence, Sized
@@ -97,10 +99,15 @@ class Limits:
     @classmethod
     def of(cls, budget: float | None = None, max_events: int | None = None) -> Limits:
         """Limits from optional keywords (None: the default)."""
+        if budget is None and max_events is None and cls is Limits:
+            return _DEFAULT_LIMITS  # (every run of a default campaign: validated once)
         return cls(
             DEFAULT_BUDGET if budget is None else budget,
             DEFAULT_MAX_EVENTS if max_events is None else max_events,
         )
+
+
+_DEFAULT_LIMITS = Limits()
 
 
 class Interrupted(BaseException):
@@ -119,7 +126,9 @@ class _CountingLoop(VirtualEventLoop):
     """A `VirtualEventLoop` counting its iterations, so the watchdog can tell a spin (no
     iteration) from a busy-wait (iterations, but no virtual time)."""
 
-    iterations = 0
+    def __init__(self) -> None:
+        self.iterations = 0
+        super().__init__()
 
     def _run_once(self) -> None:
         self.iterations += 1
@@ -129,6 +138,47 @@ class _CountingLoop(VirtualEventLoop):
         skipped = super().skip_sleep(delay)
         self.iterations += 2 * skipped  # the turns it stands for: progress, not a spin
         return skipped
+
+    def reset(self) -> bool:
+        if self._exception_handler is not _quiet_about_interrupts:  # type: ignore[attr-defined]
+            return False
+        if not super().reset():
+            return False
+        self.iterations = 0
+        return True
+
+
+# Loops whose run left nothing behind, for the next run that may reuse one (`_new_loop`).
+_IDLE: list[_CountingLoop] = []
+_IDLE_SIZE = 2  # a thread takes one at a time: one per thread running guarded runs at once
+
+
+def _new_loop(reuse: bool) -> _CountingLoop:
+    if reuse:
+        try:
+            return _IDLE.pop()  # (atomic: threads never share one)
+        except IndexError:
+            pass
+    loop = _CountingLoop()
+    loop.set_exception_handler(_quiet_about_interrupts)
+    return loop
+
+
+def _close_idle() -> None:
+    while _IDLE:
+        _IDLE.pop().close()
+
+
+def _drop_idle_in_child() -> None:
+    # A forked child must not pool its copies of the parent's selectors: close them for good.
+    while _IDLE:
+        loop = _IDLE.pop()
+        loop._selector.reusable = False  # type: ignore[attr-defined]
+        loop.close()
+
+
+atexit.register(_close_idle)
+os.register_at_fork(after_in_child=_drop_idle_in_child)
 
 
 class _Sampled(Protocol):
@@ -264,6 +314,8 @@ def _sleep(seconds: float | SupportsIndex) -> None:
 
 
 def _wrap_sleep() -> None:
+    if time.sleep is _sleep:
+        return
     with _sleep_lock:
         if time.sleep is not _sleep:
             time.sleep = _sleep
@@ -272,8 +324,12 @@ def _wrap_sleep() -> None:
 # -- running --------------------------------------------------------------------------------------
 
 
-def _cleanup(loop: _CountingLoop, budget: float) -> None:
-    """Cancel what is left and close the loop; a task that will not stop is abandoned."""
+def _cleanup(loop: _CountingLoop, budget: float, *, keep: bool = False) -> None:
+    """Cancel what is left and close the loop; a task that will not stop is abandoned. With
+    `keep`, a loop the run left nothing in is kept for the next run instead (`reset`)."""
+    if keep and len(_IDLE) < _IDLE_SIZE and loop.reset():
+        _IDLE.append(loop)
+        return
     if not asyncio.all_tasks(loop) and not _unfinished_asyncgens(loop):
         # The usual end of a run: nothing left to cancel or finalize (closing a finished async
         # generator does nothing), so no guarded clean-up run is needed.
@@ -319,16 +375,23 @@ def _quiet_about_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, 
 
 
 def run_guarded_coroutine(
-    main: Coroutine[Any, Any, T], *, budget: float, virtual_limit: float | None = None
+    main: Coroutine[Any, Any, T],
+    *,
+    budget: float,
+    virtual_limit: float | None = None,
+    reuse_loop: bool = False,
 ) -> tuple[T | None, str | None]:
     """Run `main` on a fresh virtual event loop, guarded; returns (its value, None), or (None,
     what went wrong): the loop raised, hung, ran past `virtual_limit` virtual seconds, spun or
     busy-waited past `budget` wall-clock seconds, or called ``time.sleep``.
 
+    `reuse_loop`: `main` runs only agentsim's own code (the reference loop on a scenario), which
+    keeps no state keyed by the event loop, so it may run on a loop an earlier such run left
+    clean (`VirtualEventLoop.reset`: the same as a new one), and leave its own for the next.
+
     No `asyncio.Runner`: its SIGINT handling alone costs more than a small run."""
     _wrap_sleep()
-    loop = _CountingLoop()
-    loop.set_exception_handler(_quiet_about_interrupts)
+    loop = _new_loop(reuse_loop)
     stuck: list[str] = []
 
     async def watched() -> T:
@@ -361,10 +424,12 @@ def run_guarded_coroutine(
     watch = _WATCHDOG.arm(budget, loop)
     _guarded.watch = watch
     problem: str | None = None
+    ended_well = False  # the run returned, and the watchdog never fired
     try:
         try:
             try:
                 value = loop.run_until_complete(watched())
+                ended_well = watch.problem is None
                 return value, watch.problem  # a time.sleep the loop caught still counts
             finally:
                 _WATCHDOG.disarm(watch)  # first: nothing in between where an interrupt lands
@@ -381,7 +446,7 @@ def run_guarded_coroutine(
             problem = f"the loop raised {type(exc).__name__}: {exc}"
         return None, watch.problem or problem
     finally:
-        _cleanup(loop, budget)
+        _cleanup(loop, budget, keep=reuse_loop and ended_well and watch.problem is None)
 
 
 # -- keeping what a run delivered -----------------------------------------------------------------
@@ -392,17 +457,12 @@ class GuardedRun:
 
     def __init__(self, run: AgentRun, events: list[AgentEvent]) -> None:
         self.run, self.events = run, events
-        self._iterator: AsyncIterator[Any] | None = None
-        self._claimed = False
+        self._iterator: AsyncGenerator[Any, None] | None = None
 
-    def claim_events(self, fallback: list[AgentEvent]) -> list[AgentEvent]:
-        """For a consumer that keeps each event it takes in the list returned (`run_loop`),
-        before it iterates: the events then reach it straight from the run, sparing each one a
-        generator layer. `fallback` if the list is not this run's alone (another run's events)."""
-        if self._iterator is not None or self.events:
-            return fallback
-        self._claimed = True
-        return self.events
+    def unwrap(self) -> tuple[AgentRun, list[AgentEvent]]:
+        """The run itself, and the list to keep its events in: for a consumer that keeps each
+        event it takes itself (`run_loop`), saving a generator step per event."""
+        return self.run, self.events
 
     async def _pass_through(self) -> AsyncGenerator[Any, None]:
         async for event in self.run:
@@ -412,7 +472,7 @@ class GuardedRun:
 
     def __aiter__(self) -> AsyncIterator[AgentEvent]:
         if self._iterator is None:
-            self._iterator = aiter(self.run) if self._claimed else self._pass_through()
+            self._iterator = self._pass_through()
         return self._iterator
 
     @property
@@ -430,8 +490,8 @@ class GuardedRun:
 
     async def aclose(self) -> None:
         try:
-            if isinstance(self._iterator, AsyncGenerator) and not self._claimed:
-                await self._iterator.aclose()  # the pass-through; a claimed run closes its own
+            if self._iterator is not None:
+                await self._iterator.aclose()
         finally:
             await self.run.aclose()
 
@@ -455,12 +515,6 @@ class Recorder:
         )
         self.runs.append(recorded)
         return recorded
-
-    @staticmethod
-    def kept_events(run: AgentRun, fallback: list[AgentEvent]) -> list[AgentEvent]:
-        """Where a consumer of `run` keeps the events it takes: a guarded run's list, so that the
-        guard has them if the run blows up (`GuardedRun.claim_events`); else `fallback`."""
-        return run.claim_events(fallback) if isinstance(run, GuardedRun) else fallback
 
     def history(self) -> tuple[Message, ...]:
         """The first run's history, or () if it has none (a broken run may not)."""

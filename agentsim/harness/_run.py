@@ -37,7 +37,13 @@ from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
 from agentsim.core._tools import Toolset
 from agentsim.core._virtual_loop import VirtualEventLoop
-from agentsim.harness._guard import DEFAULT_MAX_EVENTS, Limits, Recorder, run_guarded_coroutine
+from agentsim.harness._guard import (
+    DEFAULT_MAX_EVENTS,
+    GuardedRun,
+    Limits,
+    Recorder,
+    run_guarded_coroutine,
+)
 from agentsim.harness._recording import Recorder as TimelineRecorder
 from agentsim.harness._recording import Recording, recording_of
 from agentsim.harness._wall_clock import virtual_wall_clock as wall_clock
@@ -197,11 +203,15 @@ async def run_loop(
             tools=recorder.tools(tools),
             runtime=Runtime(seed=seed),
         )
-        events = Recorder.kept_events(run, events)  # a guarded run's: no layer to fill it
-        async for event in run:
+        # Under the guard (`guard_simulation`) the guard's wrapper keeps every event for when
+        # the run blows up: here it is kept as it is taken, with no generator in between.
+        iterated, kept = run.unwrap() if isinstance(run, GuardedRun) else (run, None)
+        async for event in iterated:
             if type(event) not in EVENT_TYPES and not _is_event(event):  # (a loop may yield any)
                 crash = f"the loop yielded {_kind(event)}, not an agent event"
                 break
+            if kept is not None:
+                kept.append(event)
             if len(events) >= max_events:
                 crash = f"the loop emitted more than {max_events} events (a stream without end?)"
                 break
@@ -457,6 +467,9 @@ def guarded_run(
         seed=seed,
         limits=limits,
         backend=backend,
+        # The reference loop on a scripted provider and scripted tools: agentsim's code only,
+        # which keeps nothing keyed by the event loop, so a loop left clean may be reused.
+        reuse_loop=type(loop) is ReferenceLoop,
     )
 
 
@@ -468,10 +481,11 @@ def guard_simulation(
     seed: int | None,
     limits: Limits,
     backend: Backend = "asyncio",
+    reuse_loop: bool = False,
 ) -> RunResult:
     """`main(loop)` (a coroutine running `loop` once, such as `simulate`) on a fresh virtual
     loop (or trio run) under every guard; a run that blew up becomes `broken_run` of
-    `scenario`'s setup."""
+    `scenario`'s setup. `reuse_loop`: see `run_guarded_coroutine`."""
     recorder = Recorder(loop)
     if _loop_running():
         # A thread runs one event loop at a time: agentsim's limitation, never the loop's fault.
@@ -500,7 +514,7 @@ def guard_simulation(
         )
     else:
         result, problem = run_guarded_coroutine(
-            watched(), budget=limits.budget, virtual_limit=virtual_limit
+            watched(), budget=limits.budget, virtual_limit=virtual_limit, reuse_loop=reuse_loop
         )
     if harness:
         return harness_run(scenario, recorder, seed, harness[0])

@@ -94,6 +94,9 @@ class ReferenceRun:
         self._cancelling = False
         self._streaming = False
         self._last_chunk = 0.0
+        # Every idle check armed (a request's, and each re-arming): cancelled when the run ends,
+        # so that nothing of the run stays scheduled after it.
+        self._idle_timers: list[asyncio.TimerHandle] = []
         self._task: asyncio.Task[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events: AsyncGenerator[AgentEvent, None] | None = None
@@ -174,11 +177,11 @@ class ReferenceRun:
         if not self._blocking:
             # The consumer holds the loop, not the provider: restart the window.
             self._last_chunk = now
-            self._loop.call_at(now + idle, self._idle_check)
+            self._idle_timers.append(self._loop.call_at(now + idle, self._idle_check))
         elif now >= due:
             self._interrupt("idle")
         else:
-            self._loop.call_at(due, self._idle_check)
+            self._idle_timers.append(self._loop.call_at(due, self._idle_check))
 
     # -- the driver -------------------------------------------------------------------------------
 
@@ -208,7 +211,9 @@ class ReferenceRun:
                     self._streaming = True
                     self._last_chunk = loop.time()
                     if options.idle_timeout is not None:
-                        loop.call_at(self._last_chunk + options.idle_timeout, self._idle_check)
+                        self._idle_timers.append(
+                            loop.call_at(self._last_chunk + options.idle_timeout, self._idle_check)
+                        )
                     try:
                         stream = aiter(self._provider.stream(request))
                     except Exception as exc:
@@ -329,6 +334,8 @@ class ReferenceRun:
             raise
         finally:
             deadline.cancel()
+            for timer in self._idle_timers:
+                timer.cancel()
             remove_cancel()
             self._streaming = False
             if stream is not None:

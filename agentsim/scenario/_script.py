@@ -14,7 +14,7 @@ import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from agentsim.check._trace import StreamLog
 from agentsim.core._backends import cancelled_errors, clock, sleep, sleep_forever
@@ -177,6 +177,37 @@ def _split(text: str, size: int | None) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
+# The schema's chunk items, told apart by class identity: an `isinstance` test against a
+# pydantic model class goes through ABCMeta and costs more than the rest of an item's compile.
+_ITEM_CLASSES: tuple[type, ...] = (
+    TextItem,
+    ReasoningItem,
+    ToolCallItem,
+    ToolCallStartItem,
+    ToolCallArgsItem,
+    ToolCallEndItem,
+    UsageItem,
+    FinishItem,
+    ErrorItem,
+    StallItem,
+    ResetItem,
+    MalformedItem,
+    TruncateItem,
+)
+_KNOWN_ITEMS = frozenset(_ITEM_CLASSES)
+
+
+def _item_class(entry: object) -> type:
+    """The schema class of a chunk item (its own, or the one it subclasses)."""
+    cls = entry.__class__
+    if cls in _KNOWN_ITEMS:
+        return cls
+    for known in _ITEM_CLASSES:
+        if isinstance(entry, known):
+            return known
+    raise AssertionError(f"not a chunk item: {cls.__name__}")
+
+
 def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
     """One script entry as the stream it plays: chunks, delays and a stall."""
     items: list[StreamItem] = []
@@ -188,16 +219,22 @@ def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
             if delay is None:
                 delay = delays[entry.delay] = Delay(entry.delay)
             items.append(delay)
-        if entry.__class__ is TextItem or isinstance(entry, TextItem):  # most items: kept cheap
+        cls = entry.__class__
+        if cls not in _KNOWN_ITEMS:
+            cls = _item_class(entry)
+        if cls is TextItem:  # most items: first
+            entry = cast(TextItem, entry)
             if entry.split is None:
                 items.append(TextChunk(entry.text))
             else:
                 items.extend([TextChunk(part) for part in _split(entry.text, entry.split)])
-        elif isinstance(entry, ReasoningItem):
+        elif cls is ReasoningItem:
+            entry = cast(ReasoningItem, entry)
             parts = _split(entry.reasoning, entry.split)
             items.extend(ReasoningChunk(part) for part in parts[:-1])
             items.append(ReasoningChunk(parts[-1], entry.signature))
-        elif isinstance(entry, ToolCallItem):
+        elif cls is ToolCallItem:
+            entry = cast(ToolCallItem, entry)
             call = entry.tool_call
             index = call.index if call.index is not None else next_index
             next_index = max(next_index, index + 1)
@@ -213,34 +250,41 @@ def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
             items.extend(ToolCallArgsChunk(index, f) for f in fragments)
             if call.end:
                 items.append(ToolCallEndChunk(index))
-        elif isinstance(entry, ToolCallStartItem):
+        elif cls is ToolCallStartItem:
+            entry = cast(ToolCallStartItem, entry)
             start = entry.tool_call_start
             next_index = max(next_index, start.index + 1)
             items.append(ToolCallStartChunk(start.index, start.id, start.name))
-        elif isinstance(entry, ToolCallArgsItem):
+        elif cls is ToolCallArgsItem:
+            entry = cast(ToolCallArgsItem, entry)
             items.append(ToolCallArgsChunk(entry.tool_call_args.index, entry.tool_call_args.delta))
-        elif isinstance(entry, ToolCallEndItem):
+        elif cls is ToolCallEndItem:
+            entry = cast(ToolCallEndItem, entry)
             end = entry.tool_call_end
             items.append(ToolCallEndChunk(end.index, end.rejected))
-        elif isinstance(entry, UsageItem):
+        elif cls is UsageItem:
+            entry = cast(UsageItem, entry)
             u = entry.usage
             usage = Usage(u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_tokens)
             items.append(UsageChunk(usage))
-        elif isinstance(entry, FinishItem):
+        elif cls is FinishItem:
+            entry = cast(FinishItem, entry)
             items.append(FinishChunk(entry.finish))
-        elif isinstance(entry, ErrorItem):
+        elif cls is ErrorItem:
+            entry = cast(ErrorItem, entry)
             e = entry.error
             if e.retry_after is not None:
                 items.append(RetryAfter(e.retry_after))
             items.append(ErrorChunk(e.kind, e.message, e.retryable, e.status))
-        elif isinstance(entry, StallItem):
+        elif cls is StallItem:
             items.append(Stall())
-        elif isinstance(entry, ResetItem):
+        elif cls is ResetItem:
             items.append(Reset())
-        elif isinstance(entry, MalformedItem):
+        elif cls is MalformedItem:
+            entry = cast(MalformedItem, entry)
             items.append(Malformed(entry.malformed))
         else:
-            assert isinstance(entry, TruncateItem)
+            assert cls is TruncateItem
             break
     return items
 

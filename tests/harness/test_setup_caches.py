@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from agentsim import parse_scenario
 from agentsim.core._tools import Tool, Toolset
 from agentsim.core._virtual_loop import run_virtual
+from agentsim.fuzz._properties import run_guarded
 from agentsim.harness._recording import Recorder
 from agentsim.harness._run import _options
+from agentsim.loop._driver import ReferenceLoop
+from agentsim.loop._hooks import Hooks
 from agentsim.loop._protocol import LoopOptions
 from agentsim.scenario._script import ScriptedProvider
 
@@ -69,3 +75,78 @@ def test_a_scripted_provider_compiles_what_is_played() -> None:
         pass
     else:
         raise AssertionError("expected an IndexError past the script")
+
+
+# -- event loops reused between reference runs (harness/_guard, VirtualEventLoop.reset) -------
+
+_TOOL_RUN = {
+    "input": "hi",
+    "tools": {"lookup": {"result": "found", "delay": 2}},
+    "options": {"idle_timeout": 5},
+    "requests": [
+        {
+            "chunks": [
+                {"tool_call": {"name": "lookup", "arguments": {"q": "x"}}, "delay": 1},
+                {"finish": "tool_calls"},
+            ]
+        },
+        {"chunks": [{"text": "done", "delay": 3}, {"finish": "stop"}]},
+    ],
+}
+
+
+class _FreshLoop(ReferenceLoop):
+    """The reference loop under another name: a loop under test, never on a reused loop."""
+
+
+def _factory(kind: type[ReferenceLoop], hooks: Hooks) -> Callable[[], ReferenceLoop]:
+    return lambda: kind(hooks=hooks)  # (no `hooks` keyword: the scenario's would replace it)
+
+
+def _loops_seen(hook: Callable[[asyncio.AbstractEventLoop], object] = lambda loop: None) -> Any:
+    seen: list[asyncio.AbstractEventLoop] = []
+
+    def before_step(step: int, messages: object) -> None:
+        if step == 1:
+            loop = asyncio.get_running_loop()
+            seen.append(loop)
+            hook(loop)
+
+    return seen, Hooks(before_step=before_step)
+
+
+def test_reference_runs_reuse_a_clean_loop_and_get_the_same_results() -> None:
+    scenario = parse_scenario(_TOOL_RUN)
+    seen, hooks = _loops_seen()
+    reused = [run_guarded(scenario, loop=_factory(ReferenceLoop, hooks)) for _ in range(3)]
+    assert len(seen) == 3
+    assert len({id(loop) for loop in seen}) < len(seen)  # a loop served several runs
+    fresh_seen, fresh_hooks = _loops_seen()
+    fresh = [run_guarded(scenario, loop=_factory(_FreshLoop, fresh_hooks)) for _ in range(3)]
+    assert not set(map(id, fresh_seen)) & set(map(id, seen))  # a loop under test: never reused
+    assert len(set(map(id, fresh_seen))) == 3
+    assert reused[0].passed
+    assert reused[0].outcome is not None
+    assert reused[0].outcome.t == 6.0
+    assert [repr(r) for r in reused] == [repr(r) for r in fresh]
+
+
+def test_a_run_that_leaves_a_timer_does_not_pass_its_loop_on() -> None:
+    scenario = parse_scenario(_TOOL_RUN)
+    fired: list[float] = []
+    seen, hooks = _loops_seen(lambda loop: loop.call_later(100, lambda: fired.append(loop.time())))
+    results = [run_guarded(scenario, loop=_factory(ReferenceLoop, hooks)) for _ in range(3)]
+    assert all(r.passed for r in results)
+    assert len({id(loop) for loop in seen}) == len(seen) == 3  # each run on a loop of its own
+    assert fired == []  # the timer of one run never fired in another
+
+
+def test_a_run_that_crashed_does_not_pass_its_loop_on() -> None:
+    scenario = parse_scenario(_TOOL_RUN)
+    seen, hooks = _loops_seen(lambda loop: time.sleep(5))
+    crashed = run_guarded(scenario, loop=_factory(ReferenceLoop, hooks))
+    assert crashed.crash is not None
+    assert "time.sleep(5)" in crashed.crash
+    after, clean = _loops_seen()
+    assert run_guarded(scenario, loop=_factory(ReferenceLoop, clean)).passed
+    assert after[0] is not seen[0]
