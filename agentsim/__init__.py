@@ -85,7 +85,8 @@ from agentsim.core._runtime import CancelToken, IdFactory, Runtime
 from agentsim.core._tools import Tool, ToolError, Toolset, ToolSpec
 from agentsim.core._usage import Usage
 from agentsim.core._virtual_loop import DeadlockError, VirtualEventLoop, run_virtual
-from agentsim.harness._run import RunResult, run_loop, run_scenario, simulate
+from agentsim.harness._result import RunResult
+from agentsim.harness._run import run_loop, run_scenario, simulate
 from agentsim.loop._driver import ReferenceLoop, ReferenceRun
 from agentsim.loop._features import ALL_FEATURES, FEATURE_NAMES, Feature, parse_features
 from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate

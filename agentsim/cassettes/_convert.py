@@ -47,17 +47,18 @@ from agentsim.core._chunks import ToolCallStartChunk
 from agentsim.core._history import Message, UserMessage
 from agentsim.core._tools import Toolset, ToolSpec
 from agentsim.harness._guard import Limits
-from agentsim.harness._run import RunResult, expectation_of, guard_simulation, run_loop
+from agentsim.harness._result import RunResult, expectation_of
+from agentsim.harness._run import guard_simulation, run_loop
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop, LoopOptions, RunRequest
-from agentsim.scenario._schema import chunk_item, parse_scenario
-from agentsim.scenario._script import (
-    Delay,
+from agentsim.scenario._scenario_parts import (
     scenario_guardrails,
     scenario_hooks,
     scenario_messages,
     scenario_tools,
 )
+from agentsim.scenario._schema import parse_scenario
+from agentsim.scenario._script import Delay, chunk_item
 
 __all__ = [
     "NO_RESULT",

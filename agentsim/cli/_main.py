@@ -36,7 +36,7 @@ from agentsim.core._chunks import Chunk, chunk_to_dict
 from agentsim.core._errors import InputError
 from agentsim.core._events import AgentEvent, event_to_dict
 from agentsim.fuzz._properties import load_loop, replay_relation, run_with_loop
-from agentsim.harness._run import RunResult
+from agentsim.harness._result import RunResult
 from agentsim.report import run_html
 from agentsim.scenario._schema import scenario_json_schema
 from agentsim.scenario._script import Delay

@@ -31,7 +31,7 @@ from agentsim.fuzz._properties import LoopFactory, load_loop, run_guarded, write
 from agentsim.fuzz._search import PROPERTIES, FuzzReport, Progress, loop_features, search_all
 from agentsim.fuzz._workers import fuzz_in_workers
 from agentsim.harness._guard import Limits
-from agentsim.harness._run import describe_outcome
+from agentsim.harness._result import describe_outcome
 
 __all__ = ["fuzz", "unreached"]
 

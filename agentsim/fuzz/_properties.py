@@ -50,12 +50,13 @@ from agentsim.harness._metamorphic import (
     rechunk,
     stretch,
 )
-from agentsim.harness._run import RunResult, expectation_of, guarded_run
+from agentsim.harness._result import RunResult, expectation_of
+from agentsim.harness._run import guarded_run
 from agentsim.harness._sweep import sweep
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import AgentLoop
+from agentsim.scenario._scenario_parts import scenario_guardrails, scenario_hooks
 from agentsim.scenario._schema import Scenario, load_scenario, parse_scenario
-from agentsim.scenario._script import scenario_guardrails, scenario_hooks
 
 __all__ = [
     "CHECKS",

@@ -32,7 +32,7 @@ from typing import Any
 from agentsim.core._errors import InputError
 from agentsim.fuzz._properties import LoopFactory, crashed, run_guarded
 from agentsim.harness._guard import Limits
-from agentsim.harness._run import RunResult
+from agentsim.harness._result import RunResult
 from agentsim.scenario._schema import parse_scenario
 
 __all__ = [

@@ -12,7 +12,7 @@ Design choice - very few draws, each rich. Hypothesis costs about 280 µs per ex
 draw: how many requests (so shrinking drops requests), one 32-bit *head* word for everything
 around the requests (options, timing, limits, tool delays, hooks, guardrails, the cancellation
 point), and one 32-bit word per response (its kind, details and fault, expanded by
-`agentsim.fuzz._streams.response`). A word seeds a `random.Random`, so every field has the
+`agentsim.fuzz._faults.response`). A word seeds a `random.Random`, so every field has the
 frequency it is given here however hypothesis distributes integers, and the same word always
 means the same thing: same seed, same cases. Word 0 switches everything off - the head word
 0 is no options, hooks or cancellation, a response word 0 the simplest answer - so hypothesis
@@ -48,22 +48,19 @@ from typing import Any
 from hypothesis import strategies as st
 
 from agentsim.core._errors import InputError
+from agentsim.fuzz._faults import Fault, apply_fault, fault_from_word, response
 from agentsim.fuzz._streams import (
     ARGUMENT_TEXTS,
     READ_STALL,
     TEXT_PIECES,
     TOOL_NAMES,
-    Fault,
     Plan,
     Timing,
     WordRandom,
-    apply_fault,
     build_stream,
     chunk_count,
-    fault_from_word,
     kinds_for,
     plan_for,
-    response,
 )
 from agentsim.loop._features import ALL_FEATURES, Feature, parse_features
 from agentsim.scenario._schema import RequestScript, Scenario, parse_scenario

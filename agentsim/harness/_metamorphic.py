@@ -30,9 +30,9 @@ from typing import Any
 from agentsim.check._invariants import Violation
 from agentsim.core._events import AgentEvent, event_to_dict
 from agentsim.core._history import message_to_dict
-from agentsim.harness._run import RunResult
+from agentsim.harness._result import RunResult
 from agentsim.loop._protocol import LoopOptions
-from agentsim.scenario._schema import RequestScript, chunk_item
+from agentsim.scenario._schema import RequestScript
 from agentsim.scenario._script import (
     Delay,
     Malformed,
@@ -40,6 +40,7 @@ from agentsim.scenario._script import (
     RetryAfter,
     Stall,
     StreamItem,
+    chunk_item,
     compile_request,
 )
 from agentsim.sse._encode_native import encode_native_event

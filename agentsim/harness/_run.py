@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from agentsim.check._invariants import INVARIANTS, StreamLog, Trace, Violation, check_trace
+from agentsim.check._invariants import Trace, check_trace
 from agentsim.core._backends import Backend, check_backend, clock, current_backend
 from agentsim.core._errors import HarnessError, InputError
 from agentsim.core._events import (
@@ -29,9 +29,7 @@ from agentsim.core._events import (
     RunCancelled,
     RunCompleted,
     RunFailed,
-    StepStarted,
     TerminalEvent,
-    ToolExecuted,
 )
 from agentsim.core._history import Message
 from agentsim.core._runtime import CancelToken, Runtime
@@ -45,125 +43,35 @@ from agentsim.harness._guard import (
     run_guarded_coroutine,
 )
 from agentsim.harness._recording import Recorder as TimelineRecorder
-from agentsim.harness._recording import Recording, recording_of
+from agentsim.harness._recording import recording_of
+from agentsim.harness._result import RunResult, compare_expectation
 from agentsim.harness._wall_clock import virtual_wall_clock as wall_clock
 from agentsim.loop._driver import ReferenceLoop
-from agentsim.loop._features import Feature, declared_features, parse_features
+from agentsim.loop._features import declared_features, parse_features
 from agentsim.loop._protocol import (
     AgentLoop,
     AgentRun,
     LoopOptions,
     Provider,
-    ProviderRequest,
     RunRequest,
 )
-from agentsim.scenario._schema import DropAt, Expectation, Scenario, load_scenario
-from agentsim.scenario._script import (
-    ScriptedProvider,
+from agentsim.scenario._scenario_parts import (
     scenario_guardrails,
     scenario_hooks,
     scenario_messages,
     scenario_tools,
 )
-from agentsim.sse._common import clip
+from agentsim.scenario._schema import DropAt, Scenario, load_scenario
+from agentsim.scenario._script import ScriptedProvider
 
 __all__ = [
-    "RunResult",
     "broken_run",
-    "expectation_of",
     "guard_simulation",
     "guarded_run",
     "run_loop",
     "run_scenario",
     "simulate",
 ]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunResult:
-    """Everything one simulated run produced, and what was wrong with it."""
-
-    seed: int
-    events: tuple[AgentEvent, ...]
-    history: tuple[Message, ...]
-    outcome: TerminalEvent | None
-    options: LoopOptions
-    dropped: bool = False
-    violations: tuple[Violation, ...] = ()
-    problems: tuple[str, ...] = ()  # the script's deviations
-    mismatches: tuple[str, ...] = ()  # unmet expectations
-    initial_messages: int = 0
-    crash: str | None = None  # what the loop did wrong, if it raised, hung or ran away
-    # agentsim could not run the loop at all (its own limitation, never the loop's fault)
-    harness: tuple[str, ...] = ()
-    recording: Recording | None = None  # requests, chunks, tool runs, cancel (harness/_recording)
-    # What the harness saw from outside the loop (see `Trace`): the features judged (None: all),
-    # when cancellation was requested, the requests the provider got and what it sent on each.
-    features: frozenset[Feature] | None = None
-    cancel_requested_at: float | None = None
-    requests: tuple[ProviderRequest, ...] | None = None
-    streams: tuple[StreamLog, ...] | None = None
-
-    @property
-    def passed(self) -> bool:
-        return not (
-            self.crash or self.violations or self.problems or self.mismatches or self.harness
-        )
-
-    @property
-    def trace(self) -> Trace:
-        return Trace(
-            events=self.events,
-            history=self.history,
-            options=self.options,
-            dropped=self.dropped,
-            initial_messages=self.initial_messages,
-            features=self.features,
-            cancel_requested_at=self.cancel_requested_at,
-            requests=self.requests,
-            streams=self.streams,
-        )
-
-    def report(self) -> str:
-        """A short human-readable report: outcome, invariants, script and expectations, and
-        apart from them any harness error (agentsim's own failure to run the loop)."""
-        lines = [f"outcome: {describe_outcome(self.outcome)}"]
-        if self.crash:
-            lines.append(f"crash: {self.crash}")
-        lines += [f"harness: {h}" for h in self.harness]
-        if self.violations:
-            lines.append(f"invariants: {len(self.violations)} violation(s)")
-            lines += [f"  {v}" for v in self.violations]
-        else:
-            lines.append(f"invariants: all {len(INVARIANTS)} hold ({', '.join(INVARIANTS)})")
-        if self.problems:
-            lines.append("script: " + f"{len(self.problems)} problem(s)")
-            lines += [f"  {p}" for p in self.problems]
-        if self.mismatches:
-            lines.append(f"expectation: {len(self.mismatches)} mismatch(es)")
-            lines += [f"  {m}" for m in self.mismatches]
-        lines.append("PASS" if self.passed else "FAIL")
-        return "\n".join(lines)
-
-
-_SHOWN = 400
-
-
-def describe_outcome(outcome: TerminalEvent | None) -> str:
-    if outcome is None:
-        return "none (the run ended without a terminal event)"
-    if isinstance(outcome, RunCompleted):
-        # A long answer (a replayed recording's) is clipped: the report is a screenful.
-        output = outcome.output
-        shown = (
-            repr(output)
-            if len(output) <= _SHOWN
-            else f"{clip(output, _SHOWN)} ({len(output):,} characters)"
-        )
-        return f"completed at t={outcome.t:g} after {outcome.steps} step(s): {shown}"
-    if isinstance(outcome, RunFailed):
-        return f"failed ({outcome.kind}) at t={outcome.t:g}: {outcome.message}"
-    return f"cancelled ({outcome.reason}) at t={outcome.t:g}"
 
 
 async def run_loop(
@@ -388,7 +296,7 @@ async def _simulate(
             timer.cancel()
     # After a crash the script's deviations (requests never made) are its consequences.
     problems = () if result.crash else tuple(provider.problems + provider.unused())
-    mismatches = tuple(_compare(scenario.expect, result)) if scenario.expect else ()
+    mismatches = tuple(compare_expectation(scenario.expect, result)) if scenario.expect else ()
     if not (problems or mismatches):
         return result
     return replace(result, problems=problems, mismatches=mismatches)
@@ -554,57 +462,3 @@ def broken_run(scenario: Scenario, recorder: Recorder, seed: int | None, crash: 
         recording=recording_of(recorder.provider),
     )
     return replace(result, violations=tuple(check_trace(result.trace)))
-
-
-def _compare(expect: Expectation, result: RunResult) -> list[str]:
-    out: list[str] = []
-    outcome = result.outcome
-    got = {RunCompleted: "completed", RunFailed: "failed", RunCancelled: "cancelled"}.get(
-        type(outcome), "none"
-    )
-    if got != expect.outcome:
-        out.append(f"outcome: expected {expect.outcome}, got {describe_outcome(outcome)}")
-        return out
-    if expect.kind is not None and isinstance(outcome, RunFailed) and outcome.kind != expect.kind:
-        out.append(f"kind: expected {expect.kind}, got {outcome.kind} ({outcome.message})")
-    if (
-        expect.reason is not None
-        and isinstance(outcome, RunCancelled)
-        and outcome.reason != expect.reason
-    ):
-        out.append(f"reason: expected {expect.reason}, got {outcome.reason}")
-    if (
-        expect.output is not None
-        and isinstance(outcome, RunCompleted)
-        and outcome.output != expect.output
-    ):
-        out.append(f"output: expected {expect.output!r}, got {outcome.output!r}")
-    if expect.tools_run is not None:
-        ran = [e.name for e in result.events if isinstance(e, ToolExecuted)]
-        if ran != expect.tools_run:
-            out.append(f"tools_run: expected {expect.tools_run}, got {ran}")
-    if expect.steps is not None:
-        steps = sum(1 for e in result.events if isinstance(e, StepStarted))
-        if steps != expect.steps:
-            out.append(f"steps: expected {expect.steps}, got {steps}")
-    if expect.t is not None and outcome is not None and abs(outcome.t - expect.t) > 1e-9:
-        out.append(f"t: expected the run to end at {expect.t:g}, got {outcome.t:g}")
-    return out
-
-
-def expectation_of(result: RunResult) -> dict[str, Any] | None:
-    """The `expect` data a scenario needs to pin how `result` ended."""
-    outcome = result.outcome
-    if outcome is None:
-        return None
-    expect: dict[str, Any] = {}
-    if isinstance(outcome, RunCompleted):
-        expect = {"outcome": "completed", "output": outcome.output}
-    elif isinstance(outcome, RunFailed):
-        expect = {"outcome": "failed", "kind": outcome.kind}
-    else:
-        expect = {"outcome": "cancelled", "reason": outcome.reason}
-    expect["tools_run"] = [e.name for e in result.events if isinstance(e, ToolExecuted)]
-    expect["steps"] = sum(1 for e in result.events if isinstance(e, StepStarted))
-    expect["t"] = outcome.t
-    return expect

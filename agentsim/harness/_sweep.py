@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from agentsim.core._events import RetryScheduled, StepStarted, ToolExecuted
-from agentsim.harness._run import RunResult
+from agentsim.harness._result import RunResult
 from agentsim.scenario._schema import RequestScript
 from agentsim.scenario._script import Delay, Malformed, Reset, RetryAfter, Stall, compile_request
 

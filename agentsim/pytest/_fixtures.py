@@ -27,7 +27,7 @@ from agentsim.cassettes._files import Cassette, load_cassette
 from agentsim.cassettes._provider import Chunking
 from agentsim.cassettes._request_diff import RequestCheck
 from agentsim.fuzz._properties import run_guarded
-from agentsim.harness._run import RunResult
+from agentsim.harness._result import RunResult
 from agentsim.pytest._loops import LoopSpec, configured_loop, factory_of, run_limits
 from agentsim.pytest._timelines import note_result
 from agentsim.scenario._schema import Scenario

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from agentsim.cassettes._files import write_text_atomic
-from agentsim.harness._run import RunResult
+from agentsim.harness._result import RunResult
 from agentsim.report import run_html
 
 __all__ = ["RESULTS_KEY", "note_item_result", "note_result", "pytest_runtest_makereport"]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from agentsim.check._invariants import Violation
 from agentsim.core._exports import check_exports
-from agentsim.harness._run import RunResult
+from agentsim.harness._result import RunResult
 from agentsim.report._html import render_html
 from agentsim.report._model import Timeline, timeline_of_run, timeline_of_transcript
 

@@ -42,7 +42,7 @@ from agentsim.core._events import (
 )
 from agentsim.core._sse_framing import decode_sse
 from agentsim.harness._recording import Recording
-from agentsim.harness._run import RunResult, describe_outcome
+from agentsim.harness._result import RunResult, describe_outcome
 from agentsim.loop._protocol import LoopOptions
 from agentsim.sse._dialects import TranscriptReport, get_dialect
 

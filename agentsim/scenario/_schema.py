@@ -24,17 +24,8 @@ from pydantic import (
 )
 
 from agentsim.core._chunks import (
-    Chunk,
-    ErrorChunk,
     ErrorKind,
-    FinishChunk,
     FinishReason,
-    ReasoningChunk,
-    TextChunk,
-    ToolCallArgsChunk,
-    ToolCallEndChunk,
-    ToolCallStartChunk,
-    UsageChunk,
 )
 from agentsim.core._errors import InputError
 from agentsim.core._events import CancelReason, FailureKind
@@ -44,7 +35,6 @@ from agentsim.scenario._yaml_source import PositionedYAML, load_positioned_yaml
 
 __all__ = [
     "Scenario",
-    "chunk_item",
     "load_scenario",
     "parse_scenario",
     "scenario_json_schema",
@@ -602,32 +592,3 @@ def scenario_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "agentsim scenario"
     return schema
-
-
-def chunk_item(chunk: Chunk) -> dict[str, Any]:
-    """The scenario item (chunk data) that parses back to `chunk`."""
-    if isinstance(chunk, TextChunk):
-        return {"text": chunk.text}
-    if isinstance(chunk, ReasoningChunk):
-        item: dict[str, Any] = {"reasoning": chunk.text}
-        if chunk.signature is not None:
-            item["signature"] = chunk.signature
-        return item
-    if isinstance(chunk, ToolCallStartChunk):
-        return {"tool_call_start": {"index": chunk.index, "id": chunk.call_id, "name": chunk.name}}
-    if isinstance(chunk, ToolCallArgsChunk):
-        return {"tool_call_args": {"index": chunk.index, "delta": chunk.delta}}
-    if isinstance(chunk, ToolCallEndChunk):
-        if chunk.rejected is not None:
-            return {"tool_call_end": {"index": chunk.index, "rejected": chunk.rejected}}
-        return {"tool_call_end": {"index": chunk.index}}
-    if isinstance(chunk, UsageChunk):
-        return {"usage": {k: v for k, v in chunk.usage.to_dict().items() if v}}
-    if isinstance(chunk, FinishChunk):
-        return {"finish": chunk.reason}
-    assert isinstance(chunk, ErrorChunk)
-    error: dict[str, Any] = {"kind": chunk.kind, "message": chunk.message}
-    error["retryable"] = chunk.retryable
-    if chunk.status is not None and 100 <= chunk.status <= 599:
-        error["status"] = chunk.status
-    return {"error": error}

@@ -30,36 +30,29 @@ from agentsim.core._chunks import (
     UsageChunk,
 )
 from agentsim.core._history import (
-    AssistantMessage,
     Message,
     SystemMessage,
     ToolResultMessage,
     UserMessage,
 )
 from agentsim.core._runtime import CancelToken
-from agentsim.core._tools import Tool, ToolError, Toolset
 from agentsim.core._usage import Usage
 from agentsim.core._virtual_loop import VirtualEventLoop
-from agentsim.loop._hooks import Continue, Decision, Guardrails, Hooks, Skip, Terminate
 from agentsim.loop._protocol import ProviderError, ProviderRequest
 from agentsim.scenario._schema import (
     ErrorItem,
     FinishItem,
-    GuardrailRule,
-    HookRule,
     MalformedItem,
     ReasoningItem,
     RequestCheck,
     RequestScript,
     ResetItem,
-    Scenario,
     StallItem,
     TextItem,
     ToolCallArgsItem,
     ToolCallEndItem,
     ToolCallItem,
     ToolCallStartItem,
-    ToolScript,
     TruncateItem,
     UsageItem,
 )
@@ -73,10 +66,8 @@ __all__ = [
     "ScriptedProvider",
     "Stall",
     "StrictPlayback",
-    "scenario_guardrails",
-    "scenario_hooks",
-    "scenario_messages",
-    "scenario_tools",
+    "chunk_item",
+    "compile_request",
 ]
 
 
@@ -287,6 +278,35 @@ def compile_request(script: RequestScript, number: int) -> list[StreamItem]:
             assert cls is TruncateItem
             break
     return items
+
+
+def chunk_item(chunk: Chunk) -> dict[str, Any]:
+    """The scenario item (chunk data) that parses back to `chunk`."""
+    if isinstance(chunk, TextChunk):
+        return {"text": chunk.text}
+    if isinstance(chunk, ReasoningChunk):
+        item: dict[str, Any] = {"reasoning": chunk.text}
+        if chunk.signature is not None:
+            item["signature"] = chunk.signature
+        return item
+    if isinstance(chunk, ToolCallStartChunk):
+        return {"tool_call_start": {"index": chunk.index, "id": chunk.call_id, "name": chunk.name}}
+    if isinstance(chunk, ToolCallArgsChunk):
+        return {"tool_call_args": {"index": chunk.index, "delta": chunk.delta}}
+    if isinstance(chunk, ToolCallEndChunk):
+        if chunk.rejected is not None:
+            return {"tool_call_end": {"index": chunk.index, "rejected": chunk.rejected}}
+        return {"tool_call_end": {"index": chunk.index}}
+    if isinstance(chunk, UsageChunk):
+        return {"usage": {k: v for k, v in chunk.usage.to_dict().items() if v}}
+    if isinstance(chunk, FinishChunk):
+        return {"finish": chunk.reason}
+    assert isinstance(chunk, ErrorChunk)
+    error: dict[str, Any] = {"kind": chunk.kind, "message": chunk.message}
+    error["retryable"] = chunk.retryable
+    if chunk.status is not None and 100 <= chunk.status <= 599:
+        error["status"] = chunk.status
+    return {"error": error}
 
 
 def _check_request(check: RequestCheck, request: ProviderRequest, number: int) -> list[str]:
@@ -529,104 +549,3 @@ class ScriptedProvider(StrictPlayback):
             log.closed = t
             if tap is not None and tap.end is None:
                 tap.end = time() - zero
-
-
-# -- tools, hooks and guardrails from a scenario --------------------------------------------------
-
-
-class ScriptedToolFailure(RuntimeError):
-    """What a scripted tool with `raises:` raises."""
-
-
-def _scripted_tool(name: str, script: ToolScript) -> Tool:
-    calls = 0
-
-    async def run(**arguments: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if script.delay:
-            await sleep(script.delay)
-        if script.raises is not None:
-            raise ScriptedToolFailure(script.raises)
-        if script.error is not None:
-            raise ToolError(script.error)
-        if script.results is not None:
-            if calls > len(script.results):
-                raise ToolError(f"no scripted result for call {calls} of {name}")
-            return script.results[calls - 1]
-        return "ok" if script.result is None else script.result
-
-    return Tool(name, run, script.description)
-
-
-def scenario_tools(scenario: Scenario) -> Toolset:
-    return Toolset(_scripted_tool(name, script) for name, script in scenario.tools.items())
-
-
-def scenario_messages(scenario: Scenario) -> tuple[Message, ...]:
-    head: tuple[Message, ...] = (SystemMessage(scenario.system),) if scenario.system else ()
-    return (*head, UserMessage(scenario.input))
-
-
-def _decide(rules: list[HookRule], **facts: Any) -> Decision | None:
-    for rule in rules:
-        if rule.tool is not None and rule.tool != facts.get("tool"):
-            continue
-        if rule.step is not None and rule.step != facts.get("step"):
-            continue
-        if rule.contains is not None and rule.contains not in facts.get("text", ""):
-            continue
-        if rule.action == "skip":
-            return Skip(rule.reason)
-        if rule.action == "terminate":
-            return Terminate(rule.reason)
-        return Continue()
-    return None
-
-
-# What a scenario without hooks or guardrails configures (most generated ones): built once.
-_NO_HOOKS = Hooks()
-_NO_GUARDRAILS = Guardrails()
-
-
-def scenario_hooks(scenario: Scenario) -> Hooks:
-    h = scenario.hooks
-    if not (h.before_step or h.on_text_delta or h.on_tool_call or h.on_tool_result or h.after_step):
-        return _NO_HOOKS
-    return Hooks(
-        before_step=(lambda step, _m: _decide(h.before_step, step=step)) if h.before_step else None,
-        on_text_delta=(lambda text: _decide(h.on_text_delta, text=text))
-        if h.on_text_delta
-        else None,
-        on_tool_call=(lambda call: _decide(h.on_tool_call, tool=call.name))
-        if h.on_tool_call
-        else None,
-        on_tool_result=(lambda call, _r: _decide(h.on_tool_result, tool=call.name))
-        if h.on_tool_result
-        else None,
-        after_step=(lambda step, _m: _decide(h.after_step, step=step)) if h.after_step else None,
-    )
-
-
-def _refuse(rules: list[GuardrailRule], *, step: int | None = None, text: str = "") -> str | None:
-    for rule in rules:
-        if rule.step is not None and rule.step != step:
-            continue
-        if rule.contains is not None and rule.contains not in text:
-            continue
-        return rule.reason
-    return None
-
-
-def scenario_guardrails(scenario: Scenario) -> Guardrails:
-    g = scenario.guardrails
-    if not (g.request or g.response):
-        return _NO_GUARDRAILS
-
-    def on_response(message: AssistantMessage) -> str | None:
-        return _refuse(g.response, text=message.text)
-
-    return Guardrails(
-        request=(lambda request: _refuse(g.request, step=request.step)) if g.request else None,
-        response=on_response if g.response else None,
-    )

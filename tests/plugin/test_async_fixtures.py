@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from agentsim.fuzz._properties import run_guarded
-from agentsim.harness._run import RunResult
+from agentsim.harness._result import RunResult
 
 pytest_plugins = ["pytester"]
 

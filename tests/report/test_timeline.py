@@ -26,7 +26,8 @@ from agentsim.cli._main import main
 from agentsim.core._chunks import Chunk
 from agentsim.core._virtual_loop import run_virtual
 from agentsim.fuzz._properties import load_loop, run_guarded
-from agentsim.harness._run import RunResult, run_loop, run_scenario
+from agentsim.harness._result import RunResult
+from agentsim.harness._run import run_loop, run_scenario
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._protocol import ProviderRequest
 from agentsim.report import render_html, run_html, timeline_of_run
