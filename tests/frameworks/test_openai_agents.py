@@ -4,6 +4,7 @@ harness on both of the SDK's OpenAI models, with no client wiring and no API key
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,29 @@ def test_a_framework_crash_is_a_failure_not_a_harness_traceback() -> None:
     assert isinstance(result.outcome, RunFailed)
     assert [v.invariant for v in result.violations] == ["FW1"]
     assert "KeyError" in result.violations[0].seen
+
+
+class _DecodeCrash(RunHooks[Any]):
+    async def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
+        json.loads("{")
+
+
+@pytest.mark.parametrize("api", ["openai-responses", "openai-chat"])
+def test_an_event_that_is_not_json_ends_the_run_as_the_openai_client_does(api: str) -> None:
+    # The client's unguarded json.loads of an event's data raises JSONDecodeError out of the
+    # run: the SDK's ending for a broken stream (provider), not a crash of the framework.
+    data = {**HANDOFF, "requests": [{"chunks": [{"text": "Hello "}, {"malformed": '{"a": "'}]}]}
+    result = run_guarded(data, loop=lambda: openai_agents_loop(AGENT, api=api))
+    assert isinstance(result.outcome, RunFailed)
+    assert result.outcome.kind == "provider"
+    assert "JSONDecodeError" in result.outcome.message
+    assert result.violations == (), result.report()
+
+
+def test_a_json_error_raised_by_other_code_is_still_a_framework_crash() -> None:
+    result = run_guarded(HANDOFF, loop=lambda: openai_agents_loop(AGENT, hooks=_DecodeCrash()))
+    assert [v.invariant for v in result.violations] == ["FW1"]
+    assert "JSONDecodeError" in result.violations[0].seen
 
 
 def test_bad_options_are_input_errors() -> None:

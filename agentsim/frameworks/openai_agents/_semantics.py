@@ -17,7 +17,11 @@ the ``openai`` client's `_base_client.py` for retries). Declared (`OPENAI_AGENTS
   ``ModelRefusalError`` (kind ``provider``); the refusal text the SDK makes up is not output
   text, so no ``text_delta`` carries it (`_mapping`).
 - ``provider_errors``: an ``openai.APIError`` (status, connection, a stream that breaks) propagates
-  out of ``stream_events()``; it ends the run (``provider``).
+  out of ``stream_events()``; it ends the run (``provider``). So does an event whose data is not
+  JSON: the ``openai`` client decodes each event with an unguarded ``json.loads``
+  (``ServerSentEvent.json`` in `_streaming.py`), so the run ends with that client's
+  ``json.JSONDecodeError``. It is the client's documented-by-source ending for a broken stream,
+  not the framework crashing, so it is ``provider`` too, but only when it was raised there.
 - ``max_steps``: ``max_turns`` (a turn is one model call, run.py's loop) is the run's
   ``max_steps``: the SDK raises ``MaxTurnsExceeded`` before the call that would exceed it, after the
   previous turn's tools ran, as agentsim's rule 4 says (``max_turns=0`` fails before any call).
@@ -42,6 +46,8 @@ Not declared:
 """
 
 from __future__ import annotations
+
+import json
 
 from agentsim.core._events import FailureKind
 from agentsim.loop._features import Feature
@@ -71,6 +77,8 @@ _KINDS: dict[str, FailureKind] = {
 def failure_kind(error: BaseException) -> FailureKind | None:
     """The kind of ``run_failed`` an exception out of the SDK's run is, or None when it is none
     of the endings the SDK documents (then the framework crashed)."""
+    if isinstance(error, json.JSONDecodeError) and _raised_in(error, "openai._streaming"):
+        return "provider"
     for cls in type(error).__mro__:
         kind = _KINDS.get(cls.__name__)
         if kind is not None:
@@ -78,3 +86,13 @@ def failure_kind(error: BaseException) -> FailureKind | None:
         if cls.__module__.startswith("openai") and cls.__name__ == "APIError":
             return "provider"
     return None
+
+
+def _raised_in(error: BaseException, module: str) -> bool:
+    """Whether a frame of `module` is on the traceback of `error` (where it was raised from)."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__") == module:
+            return True
+        frame = frame.tb_next
+    return False
