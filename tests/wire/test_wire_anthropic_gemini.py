@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -34,7 +35,7 @@ from agentsim.core._chunks import (
 from agentsim.core._usage import Usage
 from agentsim.wire._anthropic import AnthropicDecoder, encode_anthropic, normalize_anthropic
 from agentsim.wire._base import StreamDecoder, WireFormatError, error_body_decoder
-from agentsim.wire._gemini import GeminiArrayDecoder, GeminiDecoder
+from agentsim.wire._gemini import GeminiArrayDecoder, GeminiDecoder, _raw_start
 from agentsim.wire._gemini_encode import encode_gemini, normalize_gemini
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -326,14 +327,20 @@ GEMINI_RAW_ERROR = (
 
 
 @pytest.mark.parametrize("prefix", [b"", GEMINI_TEXT])
-@pytest.mark.parametrize("error", [GEMINI_RAW_ERROR, GEMINI_RAW_ERROR.replace(b"\n", b"\r\n")])
-def test_gemini_raw_json_error_outside_sse(prefix: bytes, error: bytes) -> None:
-    body = prefix + error + GEMINI_TEXT
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_gemini_raw_json_error_outside_sse(prefix: bytes, ending: bytes) -> None:
+    body = prefix + GEMINI_RAW_ERROR.replace(b"\n", ending) + GEMINI_TEXT
     expected: list[Chunk] = [TextChunk("Hel")] if prefix else []
     expected.append(ErrorChunk("overloaded", "The model is overloaded.", True, 503))
     splits: list[Sequence[int]] = [[], range(1, len(body))]
     for cuts in splits:
         assert decode(GeminiDecoder(), body, cuts) == expected
+
+
+@given(st.binary().map(lambda b: bytes(b"\r\n{[a"[x % 5] for x in b)))
+def test_gemini_finds_the_first_line_that_starts_raw_json(data: bytes) -> None:
+    found = re.search(rb"[\r\n][{\[]", data)
+    assert _raw_start(data) == (-1 if found is None else found.start() + 1)
 
 
 def test_gemini_error_inside_a_data_event_and_a_blocked_prompt() -> None:
