@@ -14,15 +14,30 @@ with the machine: on this project's 2-core machine it measured about 230 us in o
 asks for is printed from the floor of the same run (4.3 floors of 230 us, 3.0 of 333 us); the
 instruction counts of a callgrind run are the steadier figure for comparing two trees.
 
-    python bench/bench_fuzz.py [--examples N] [--rounds R]
+    python bench/bench_fuzz.py [--examples N] [--rounds R] [--against CHECKOUT]
+
+``--against`` measures another checkout of agentsim (a folder holding its ``agentsim``
+package, such as ``git worktree add /tmp/filed ce4143e``, the tree issue #12 was filed on)
+beside this one: round by round, each tree runs the same property in a fresh process, and this
+tree's examples per second are printed as a ratio to the other's. The goal is an absolute rate
+on another day's machine, and this VM's speed moves by 2x between days; the issue measured
+about 530 examples/s on the filed tree, so 1,000 examples/s is 1.89 times that tree's rate on
+the same machine, the ratio to compare with.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -30,10 +45,23 @@ from hypothesis import strategies as st
 from hypothesis.internal.conjecture import data as conjecture
 
 from agentsim import Scenario, parse_scenario
-from agentsim.fuzz._properties import run_guarded
-from agentsim.fuzz._strategies import scenarios
+
+try:
+    from agentsim.fuzz._isolation import isolated_search
+    from agentsim.fuzz._properties import run_guarded
+    from agentsim.fuzz._strategies import scenarios
+except ImportError:  # a checkout from before the layout of one package per layer (--against)
+    from agentsim._fuzz import run_guarded  # type: ignore[no-redef,import-not-found]
+    from agentsim._strategies import scenarios  # type: ignore[no-redef,import-not-found]
+
+    # No isolation from hypothesis' local constants there: --against runs it in a temporary
+    # folder, so the .hypothesis/ it writes is removed.
+    isolated_search = contextlib.nullcontext  # type: ignore[assignment]
 
 _clock = time.process_time  # CPU seconds of this process (see the module docstring)
+GOAL_RATE = 1_000  # examples/s of the default property (issue #12 part 8)
+FILED_RATE = 530  # what the issue measured on the tree it was filed on
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Meter:
@@ -74,7 +102,8 @@ def _floor(examples: int) -> float:
         pass
 
     started = _clock()
-    nothing()
+    with isolated_search():  # as agentsim fuzz runs: no local constants, nothing written
+        nothing()
     return (_clock() - started) / examples
 
 
@@ -87,7 +116,8 @@ def _round(examples: int) -> tuple[float, _Meter]:
         meter.example(data)
 
     started = _clock()
-    run_property()
+    with isolated_search():
+        run_property()
     return _clock() - started, meter
 
 
@@ -114,11 +144,55 @@ def _count_draws(examples: int) -> float:
     return counts[0] / max(1, meter.examples)
 
 
+def _measure_in(checkout: Path, examples: int) -> float:
+    """Seconds per example of the property in a fresh process importing agentsim from
+    `checkout` (this script runs there with ``--measure``)."""
+    env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, __file__, "--measure", "--examples", str(examples)]
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run(
+            command, cwd=folder, env=env, capture_output=True, text=True, check=False
+        )
+    if done.returncode != 0:
+        raise SystemExit(f"bench_fuzz: measuring {checkout} failed:\n{done.stderr}")
+    seconds: float = json.loads(done.stdout)["per_example"]
+    return seconds
+
+
+def _against(other: Path, examples: int, rounds: int) -> None:
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(rounds):  # interleaved, so that both see the same load
+        ours.append(_measure_in(ROOT, examples))
+        theirs.append(_measure_in(other, examples))
+    ratios = [t / o for o, t in zip(ours, theirs, strict=True)]
+    for name, per in ((f"this checkout ({ROOT})", ours), (f"--against {other}", theirs)):
+        rates = ", ".join(f"{1 / p:,.0f}" for p in per)
+        print(f"{name}: {1 / statistics.median(per):,.0f} examples/s (rounds: {rates})")
+    print(
+        f"this checkout is {statistics.median(ratios):.2f}x as fast as --against (rounds: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}); the goal is {GOAL_RATE / FILED_RATE:.2f}x "
+        "the tree issue #12 was filed on"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--against", type=Path, help="another checkout to measure beside this one")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # --against's
     args = parser.parse_args(argv)
+    if args.measure:
+        _round(200)  # warm up
+        seconds, meter = _round(args.examples)
+        print(json.dumps({"per_example": seconds / meter.examples}))
+        return
+    if args.against is not None:
+        if not (args.against / "agentsim" / "__init__.py").is_file():
+            parser.error(f"--against {args.against}: no agentsim package in that folder")
+        _against(args.against, args.examples, args.rounds)
+        return
     _round(200)  # warm up
     _floor(200)
     rounds: list[tuple[float, _Meter]] = []
