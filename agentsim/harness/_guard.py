@@ -419,6 +419,7 @@ def run_guarded_coroutine(
         finally:
             if handle is not None:
                 handle.cancel()
+            loop.stop()  # the run is over: end this turn (`_drive`)
 
     previous = getattr(_guarded, "watch", None)
     watch = _WATCHDOG.arm(budget, loop)
@@ -428,7 +429,7 @@ def run_guarded_coroutine(
     try:
         try:
             try:
-                value = loop.run_until_complete(watched())
+                value = _drive(loop, watched())
                 ended_well = watch.problem is None
                 return value, watch.problem  # a time.sleep the loop caught still counts
             finally:
@@ -447,6 +448,36 @@ def run_guarded_coroutine(
         return None, watch.problem or problem
     finally:
         _cleanup(loop, budget, keep=reuse_loop and ended_well and watch.problem is None)
+
+
+def _drive(loop: _CountingLoop, main: Coroutine[Any, Any, T]) -> T:
+    """``loop.run_until_complete(main)`` for a `main` that stops the loop as it ends, one turn
+    of the loop sooner: ``run_until_complete`` learns of the end from a done callback, which
+    runs a turn later, only to stop the loop. What that turn would have run besides (callbacks
+    made ready, timers due) is run as it would have been, in one more turn."""
+    task = loop.create_task(main)
+    task._log_destroy_pending = False  # type: ignore[attr-defined]  # (as run_until_complete)
+    try:
+        loop.run_forever()
+        if task.done() and _turn_left(loop):
+            loop.call_soon(loop.stop)  # where the done callback would have stopped it
+            loop.run_forever()
+    except BaseException:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the caller cannot reach the task
+        raise
+    if not task.done():  # something else stopped the loop
+        raise RuntimeError("Event loop stopped before Future completed.")
+    return task.result()
+
+
+def _turn_left(loop: _CountingLoop) -> bool:
+    """Would the loop's next turn run anything: a ready callback, or a live timer due now (as
+    ``_run_once`` finds it)?"""
+    if loop._ready:  # type: ignore[attr-defined]
+        return True
+    due = loop.time() + loop._clock_resolution
+    return any(h.when() < due and not h.cancelled() for h in loop._scheduled)
 
 
 # -- keeping what a run delivered -----------------------------------------------------------------

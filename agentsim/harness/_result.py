@@ -8,6 +8,7 @@ needs to pin how a run ended (what `agentsim convert` and reproducers write).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from agentsim.loop._protocol import LoopOptions, ProviderRequest
 from agentsim.scenario._schema import Expectation
 from agentsim.sse._common import clip
 
-__all__ = ["RunResult", "compare_expectation", "describe_outcome", "expectation_of"]
+__all__ = ["RunResult", "compare_expectation", "describe_outcome", "expectation_of", "unmet"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,8 +121,14 @@ def describe_outcome(outcome: TerminalEvent | None) -> str:
 
 def compare_expectation(expect: Expectation, result: RunResult) -> list[str]:
     """What of the scenario's `expect` the run did not meet (empty: all of it)."""
+    return unmet(expect, result.outcome, result.events)
+
+
+def unmet(
+    expect: Expectation, outcome: TerminalEvent | None, events: Sequence[AgentEvent]
+) -> list[str]:
+    """`compare_expectation` of a run's outcome and events (before its result is built)."""
     out: list[str] = []
-    outcome = result.outcome
     got = {RunCompleted: "completed", RunFailed: "failed", RunCancelled: "cancelled"}.get(
         type(outcome), "none"
     )
@@ -143,11 +150,11 @@ def compare_expectation(expect: Expectation, result: RunResult) -> list[str]:
     ):
         out.append(f"output: expected {expect.output!r}, got {outcome.output!r}")
     if expect.tools_run is not None:
-        ran = [e.name for e in result.events if isinstance(e, ToolExecuted)]
+        ran = [e.name for e in events if isinstance(e, ToolExecuted)]
         if ran != expect.tools_run:
             out.append(f"tools_run: expected {expect.tools_run}, got {ran}")
     if expect.steps is not None:
-        steps = sum(1 for e in result.events if isinstance(e, StepStarted))
+        steps = sum(1 for e in events if isinstance(e, StepStarted))
         if steps != expect.steps:
             out.append(f"steps: expected {expect.steps}, got {steps}")
     if expect.t is not None and outcome is not None and abs(outcome.t - expect.t) > 1e-9:

@@ -44,7 +44,7 @@ from agentsim.harness._guard import (
 )
 from agentsim.harness._recording import Recorder as TimelineRecorder
 from agentsim.harness._recording import recording_of
-from agentsim.harness._result import RunResult, compare_expectation
+from agentsim.harness._result import RunResult, unmet
 from agentsim.harness._wall_clock import virtual_wall_clock as wall_clock
 from agentsim.loop._driver import ReferenceLoop
 from agentsim.loop._features import declared_features, parse_features
@@ -93,6 +93,38 @@ async def run_loop(
     Besides the loop's events and history, the trace gets what the harness sees from outside: the
     time the cancel token fired, and the provider's `requests` and `streams` if it records them.
     """
+    return await _run_loop(
+        loop,
+        request=request,
+        provider=provider,
+        tools=tools,
+        seed=seed,
+        drop=drop,
+        max_events=max_events,
+        features=features,
+    )
+
+
+# What the caller of `_run_loop` adds to the result, from the run's crash, outcome and events:
+# its script problems and expectation mismatches (`_simulate`), so that the result is built once.
+Judge = Callable[
+    [str | None, TerminalEvent | None, tuple[AgentEvent, ...]],
+    tuple[tuple[str, ...], tuple[str, ...]],
+]
+
+
+async def _run_loop(
+    loop: AgentLoop,
+    *,
+    request: RunRequest,
+    provider: Provider,
+    tools: Toolset,
+    seed: int,
+    drop: DropAt | None,
+    max_events: int,
+    features: Iterable[str] | None,
+    judge: Judge | None = None,
+) -> RunResult:
     judged = parse_features(features) if features is not None else declared_features(loop)
     time = clock()
     origin = time()
@@ -101,6 +133,8 @@ async def run_loop(
     recorder = TimelineRecorder()
     recorder.watch(request.cancel)
     events: list[AgentEvent] = []
+    drop_at = drop.at_time if drop is not None else None  # (read once, not at every event)
+    after = drop.after_event if drop is not None else None
     dropped = False
     crash: str | None = None
     run: AgentRun | None = None
@@ -123,11 +157,10 @@ async def run_loop(
             if len(events) >= max_events:
                 crash = f"the loop emitted more than {max_events} events (a stream without end?)"
                 break
-            if drop is not None and drop.at_time is not None and event.t >= drop.at_time:
+            if drop_at is not None and event.t >= drop_at:
                 dropped = True
                 break
             events.append(event)
-            after = drop.after_event if drop is not None else None
             if after is not None and len(events) >= after and not _is_terminal(event):
                 dropped = True
                 break
@@ -170,6 +203,7 @@ async def run_loop(
     )
     # A run may report violations of its own (an adapter's dialect rules, S2): judged alongside.
     own = tuple(getattr(run, "violations", ()))
+    problems, mismatches = judge(crash, outcome, delivered) if judge is not None else ((), ())
     return RunResult(
         seed=seed,
         events=delivered,
@@ -185,6 +219,8 @@ async def run_loop(
         requests=requests,
         streams=streams,
         violations=tuple(check_trace(trace)) + own,
+        problems=problems,
+        mismatches=mismatches,
     )
 
 
@@ -270,7 +306,16 @@ async def _simulate(
     request = RunRequest(
         messages=scenario_messages(scenario), options=_options(scenario), cancel=cancel
     )
-    play = run_loop(
+    expect = scenario.expect
+
+    def judge(
+        crash: str | None, outcome: TerminalEvent | None, events: tuple[AgentEvent, ...]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        # After a crash the script's deviations (requests never made) are its consequences.
+        problems = () if crash else tuple(provider.problems + provider.unused())
+        return problems, tuple(unmet(expect, outcome, events)) if expect else ()
+
+    play = _run_loop(
         loop,
         request=request,
         provider=provider,
@@ -279,6 +324,7 @@ async def _simulate(
         drop=scenario.drop,
         max_events=max_events,
         features=features,
+        judge=judge,
     )
     at_time = scenario.cancel.at_time if scenario.cancel is not None else None
     if at_time is None:
@@ -294,12 +340,7 @@ async def _simulate(
             result = await play
         finally:
             timer.cancel()
-    # After a crash the script's deviations (requests never made) are its consequences.
-    problems = () if result.crash else tuple(provider.problems + provider.unused())
-    mismatches = tuple(compare_expectation(scenario.expect, result)) if scenario.expect else ()
-    if not (problems or mismatches):
-        return result
-    return replace(result, problems=problems, mismatches=mismatches)
+    return result
 
 
 def run_scenario(
