@@ -126,7 +126,7 @@ def _ev4(trace: Trace) -> list[Violation]:
     return []
 
 
-@invariant("EV5", needs=_CALL_EVENTS)
+@invariant("EV5")
 def _ev5(trace: Trace) -> list[Violation]:
     if not facts(trace).has(_CALL_EVENTS):
         return []  # no call, so none out of order and none left waiting

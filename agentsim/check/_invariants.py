@@ -15,16 +15,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 
 from agentsim.check import _bounds, _event_rules, _history_rules, _output_rules, _sub_runs
-from agentsim.check._trace import (
-    INVARIANTS,
-    PLAN,
-    StreamLog,
-    Trace,
-    Violation,
-    judged,
-    judging,
-    plan,
-)
+from agentsim.check._trace import INVARIANTS, StreamLog, Trace, Violation, judged, judging
 from agentsim.core._events import event_to_dict
 from agentsim.loop._features import parse_features
 
@@ -55,7 +46,6 @@ def _id_order(name: str) -> tuple[str, int]:
 _ordered = {name: INVARIANTS[name] for name in sorted(INVARIANTS, key=_id_order)}
 INVARIANTS.clear()
 INVARIANTS.update(_ordered)
-PLAN.clear()
 
 
 def check_trace(
@@ -72,16 +62,11 @@ def check_trace(
     if features is not None:
         trace = dataclasses.replace(trace, features=parse_features(features))
     out: list[Violation] = []
-    previous, found = judging(trace)
+    previous, _ = judging(trace)
     try:
-        if only is None:
-            for check, needs in plan():
-                if needs is None or found.has(needs):
-                    out.extend(check(trace))
-        else:
-            for name, check in INVARIANTS.items():
-                if name in only:
-                    out.extend(check(trace))
+        for name, check in INVARIANTS.items():
+            if only is None or name in only:
+                out.extend(check(trace))
     finally:
         judged(previous)
     return out

@@ -36,7 +36,7 @@ _OUTPUT_EVENTS = frozenset({OutputReady, OutputRetry})
 _RETRIES = frozenset({OutputRetry})
 
 
-@invariant("O1", needs=_OUTPUT_EVENTS)
+@invariant("O1")
 def _o1(trace: Trace) -> list[Violation]:
     if not facts(trace).has(_OUTPUT_EVENTS):
         return []  # a loop that does not validate output (the reference loop)
@@ -66,7 +66,7 @@ def _o1(trace: Trace) -> list[Violation]:
     return []
 
 
-@invariant("O2", needs=_RETRIES)
+@invariant("O2")
 def _o2(trace: Trace) -> list[Violation]:
     if not facts(trace).has(_RETRIES):
         return []
@@ -153,7 +153,7 @@ def _text(message: Message) -> str:
     return str(getattr(message, "text", ""))
 
 
-@invariant("O3", needs=_RETRIES)
+@invariant("O3")
 def _o3(trace: Trace) -> list[Violation]:
     if not facts(trace).has(_RETRIES):
         return []

@@ -31,7 +31,7 @@ __all__: list[str] = []
 _SUB_RUN_EVENTS = frozenset({SubRunStarted, SubRunFinished})
 
 
-@invariant("SR1", needs=_SUB_RUN_EVENTS)
+@invariant("SR1")
 def _sr1(trace: Trace) -> list[Violation]:
     if not facts(trace).has(_SUB_RUN_EVENTS):
         return []
@@ -115,7 +115,7 @@ def _sr1(trace: Trace) -> list[Violation]:
     return []
 
 
-@invariant("SR2", needs=_SUB_RUN_EVENTS)
+@invariant("SR2")
 def _sr2(trace: Trace) -> list[Violation]:
     if not facts(trace).has(_SUB_RUN_EVENTS):
         return []

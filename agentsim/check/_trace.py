@@ -127,37 +127,16 @@ class Trace:
 
 Check = Callable[[Trace], list[Violation]]
 INVARIANTS: dict[str, Check] = {}
-# The event types a check needs (one of them at least) to have anything to judge: `check_trace`
-# skips it on a trace without them, as the check itself would (it tests the same, when called
-# alone). Most traces have no output, sub-run or tool events.
-NEEDS: dict[str, frozenset[type]] = {}
 
 
-def invariant(name: str, *, needs: frozenset[type] | None = None) -> Callable[[Check], Check]:
-    """Register a check under its stable id (DESIGN §4); `needs`: see `NEEDS`."""
+def invariant(name: str) -> Callable[[Check], Check]:
+    """Register a check under its stable id (DESIGN §4)."""
 
     def register(check: Check) -> Check:
         INVARIANTS[name] = check
-        if needs is not None:
-            NEEDS[name] = needs
-        else:
-            NEEDS.pop(name, None)
-        PLAN.clear()
         return check
 
     return register
-
-
-Plan = tuple[tuple[Check, frozenset[type] | None], ...]
-PLAN: list[Plan] = []  # `plan()`, once made; emptied whenever the registry changes
-
-
-def plan() -> Plan:
-    """Every registered check in registry order with what it needs (`NEEDS`): `check_trace`'s
-    loop over the whole catalogue, made once."""
-    if not PLAN or len(PLAN[0]) != len(INVARIANTS):
-        PLAN[:] = [tuple((check, NEEDS.get(name)) for name, check in INVARIANTS.items())]
-    return PLAN[0]
 
 
 def name_of(event: AgentEvent) -> str:
