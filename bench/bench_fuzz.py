@@ -30,16 +30,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from _against import checkout, measure_in
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture import data as conjecture
@@ -145,27 +142,12 @@ def _count_draws(examples: int) -> float:
     return counts[0] / max(1, meter.examples)
 
 
-def _measure_in(checkout: Path, examples: int) -> float:
-    """Seconds per example of the property in a fresh process importing agentsim from
-    `checkout` (this script runs there with ``--measure``)."""
-    env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, __file__, "--measure", "--examples", str(examples)]
-    with tempfile.TemporaryDirectory() as folder:
-        done = subprocess.run(
-            command, cwd=folder, env=env, capture_output=True, text=True, check=False
-        )
-    if done.returncode != 0:
-        raise SystemExit(f"bench_fuzz: measuring {checkout} failed:\n{done.stderr}")
-    seconds: float = json.loads(done.stdout)["per_example"]
-    return seconds
-
-
 def _against(other: Path, examples: int, rounds: int) -> None:
     ours: list[float] = []
     theirs: list[float] = []
     for _ in range(rounds):  # interleaved, so that both see the same load
-        ours.append(_measure_in(ROOT, examples))
-        theirs.append(_measure_in(other, examples))
+        ours.append(measure_in(ROOT, __file__, "--examples", str(examples))["per_example"])
+        theirs.append(measure_in(other, __file__, "--examples", str(examples))["per_example"])
     ratios = [t / o for o, t in zip(ours, theirs, strict=True)]
     for name, per in ((f"this checkout ({ROOT})", ours), (f"--against {other}", theirs)):
         rates = ", ".join(f"{1 / p:,.0f}" for p in per)
@@ -181,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--against", type=Path, help="another checkout to measure beside this one")
+    parser.add_argument(
+        "--against", type=checkout, help="another checkout to measure beside this one"
+    )
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # --against's
     args = parser.parse_args(argv)
     if args.measure:
@@ -190,8 +174,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps({"per_example": seconds / meter.examples}))
         return
     if args.against is not None:
-        if not (args.against / "agentsim" / "__init__.py").is_file():
-            parser.error(f"--against {args.against}: no agentsim package in that folder")
         _against(args.against, args.examples, args.rounds)
         return
     _round(200)  # warm up

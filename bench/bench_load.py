@@ -28,14 +28,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from _against import checkout, measure_in
 
 GOAL_RATE = 100_000  # chunk items/s for load + run (issue #13 part 8)
 FILED_RATE = 20_000 / 1.8  # what the issue measured on the tree it was filed on
@@ -94,17 +92,6 @@ def measure(path: Path, runs: int) -> dict[str, list[float]]:
     return times
 
 
-def measure_in(checkout: Path, path: Path) -> dict[str, list[float]]:
-    """`measure` once in a fresh process that imports agentsim from `checkout`."""
-    env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, __file__, "--measure", str(path)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"bench_load: measuring {checkout} failed:\n{done.stderr}")
-    times: dict[str, list[float]] = json.loads(done.stdout)
-    return times
-
-
 def report(items: int, size: int, times: dict[str, list[float]]) -> float:
     """Print the figures of `times`; return the best load + run time."""
     baseline, load, total = min(times["safe_load"]), min(times["load"]), min(times["total"])
@@ -124,14 +111,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--against", type=Path, help="another checkout to measure beside this one")
+    parser.add_argument(
+        "--against", type=checkout, help="another checkout to measure beside this one"
+    )
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child of --against
     args = parser.parse_args()
     if args.measure is not None:
         print(json.dumps(measure(args.measure, 1)))
         return
-    if args.against is not None and not (args.against / "agentsim" / "__init__.py").is_file():
-        parser.error(f"--against {args.against}: no agentsim package in that folder")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "long.yaml"
         path.write_text(scenario_text(args.items))
@@ -143,7 +130,8 @@ def main() -> None:
         theirs: dict[str, list[float]] = {}
         for _ in range(args.runs):  # interleaved, so that both see the same load
             for tree, into in ((ROOT, ours), (args.against, theirs)):
-                for key, values in measure_in(tree, path).items():
+                times: dict[str, list[float]] = measure_in(tree, __file__, str(path))
+                for key, values in times.items():
                     into.setdefault(key, []).extend(values)
         print(f"== this checkout ({ROOT})")
         mine = report(args.items, size, ours)
