@@ -177,6 +177,24 @@ def test_a_framework_crash_is_a_failure_not_a_harness_traceback() -> None:
     assert "KeyError" in result.violations[0].seen
 
 
+@pytest.mark.parametrize("api", ["openai-responses", "openai-chat"])
+def test_a_tools_duration_starts_when_the_response_is_in(api: str) -> None:
+    # The SDK runs tools after the whole response: the provider's delay before the finish is
+    # not the tool's (it made M3 fail: stretched delays stretched a handoff's duration).
+    calls = [
+        _call("lookup", '{"query": "balance"}', "c1"),
+        _call("transfer_to_billing", "{}", "c2"),
+    ]
+    for chunks in calls:
+        chunks[-1] = {"finish": "tool_calls", "delay": 1.5}
+    answer = [{"text": "Your balance is 3."}, {"finish": "stop"}]
+    data = {**HANDOFF, "requests": [{"chunks": c} for c in [*calls, answer]]}
+    result = run_guarded(data, loop=lambda: openai_agents_loop(AGENT, api=api))
+    assert result.violations == (), result.report()
+    ran = [e for e in result.events if isinstance(e, ToolExecuted)]
+    assert [(e.name, e.duration) for e in ran] == [("lookup", 0.0), ("transfer_to_billing", 0.0)]
+
+
 class _DecodeCrash(RunHooks[Any]):
     async def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
         json.loads("{")

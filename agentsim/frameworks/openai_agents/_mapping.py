@@ -84,6 +84,7 @@ class Mapper:
         self.names: dict[str, str] = {}  # call id -> tool name
         self.started: list[str] = []
         self.completed_at: dict[str, float] = {}
+        self.answered_at = 0.0  # when the latest response completed
         self.executed: set[str] = set()
         self.finish = "stop"
 
@@ -200,7 +201,7 @@ class Mapper:
             out += self._enter("act")
             out.append(ToolCallCompleted(0, 0.0, "", call_id, data.item.name, data.item.arguments))
         elif kind in ("response.completed", "response.incomplete"):
-            self.answered = True
+            self.answered, self.answered_at = True, now
             self.usage = _usage(getattr(data.response, "usage", None))
             if kind == "response.incomplete":
                 self.finish = "length"
@@ -218,7 +219,10 @@ class Mapper:
         if output is None and isinstance(raw, dict):  # a HandoffOutputItem keeps it in raw_item
             output = raw.get("output", "")
         text = output if isinstance(output, str) else json.dumps(output, default=str)
-        began = self.completed_at.get(call_id, now)
+        # The SDK runs a response's tools once the whole response is in (turn_resolution.py), so
+        # a call's duration starts then, not when its item completed: time the provider took
+        # to finish the response is not the tool's (it would stretch under M3).
+        began = max(self.completed_at.get(call_id, now), self.answered_at)
         out: list[Any] = self._enter("act")
         name = self.names[call_id]
         out.append(ToolExecuted(0, 0.0, "", call_id, name, True, text, None, max(0.0, now - began)))
