@@ -62,6 +62,7 @@ __all__ = [
     "CHECKS",
     "Failure",
     "LoopFactory",
+    "as_factory",
     "crashed",
     "load_loop",
     "make_loop",
@@ -99,15 +100,21 @@ def load_loop(spec: str) -> LoopFactory:
         target = getattr(target, part)
     if not callable(target) and not callable(getattr(target, "run", None)):
         raise InputError(f"{spec!r} is neither a loop nor a factory of loops", path="--loop")
-    if not inspect.isclass(target) and callable(getattr(target, "run", None)):
-        loop: AgentLoop = target
+    return as_factory(target)
 
-        def ready() -> AgentLoop:  # a ready loop object
+
+def as_factory(target: LoopFactory | AgentLoop) -> LoopFactory:
+    """`target` as a loop factory: a factory as it is, a ready loop object as a factory that
+    returns it, with the object's declared ``features`` (what `fuzz` generates for)."""
+    if not inspect.isclass(target) and callable(getattr(target, "run", None)):
+        loop: AgentLoop = target  # type: ignore[assignment]
+
+        def ready() -> AgentLoop:
             return loop
 
         ready.features = getattr(loop, "features", None)  # type: ignore[attr-defined]
         return ready
-    factory: LoopFactory = target
+    factory: LoopFactory = target  # type: ignore[assignment]
     return factory
 
 

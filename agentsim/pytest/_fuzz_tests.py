@@ -2,7 +2,9 @@
 
 ``TestMyLoop = fuzz_tests("my_agent:loop")`` in a test module gives a class with one
 ``@given`` test per property (``test_run``, ``test_sweep``, ``test_m1`` ...), each drawing cases
-from the same strategy as ``agentsim fuzz`` and judging them with the same check. So the existing
+from the same strategy as ``agentsim fuzz`` (only what the loop declares, calls naming the tools
+it offers; a property needing a feature the loop lacks is a skipped test that says so) and
+judging them with the same check. So the existing
 engines for hypothesis tests run them unchanged: pytest (with the project's hypothesis profile and
 example database), ``pytest -n auto`` (pytest-xdist spreads the tests over processes) and HypoFuzz
 (``hypothesis fuzz``: coverage-guided, multi-process, multi-machine through a shared database).
@@ -18,19 +20,29 @@ found.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 
+from agentsim.adapters._loops import offered_tool_names
 from agentsim.core._errors import InputError
 from agentsim.fuzz._database import database_key
-from agentsim.fuzz._properties import CHECKS, Case, LoopFactory, load_loop, write_reproducer
-from agentsim.fuzz._search import PROPERTIES
+from agentsim.fuzz._properties import (
+    CHECKS,
+    Case,
+    LoopFactory,
+    as_factory,
+    load_loop,
+    write_reproducer,
+)
+from agentsim.fuzz._search import PROPERTIES, loop_features, property_cases
 from agentsim.harness._guard import Limits
+from agentsim.loop._features import Feature
 from agentsim.loop._protocol import AgentLoop
 
 __all__ = ["fuzz_tests"]
@@ -41,19 +53,41 @@ def _factory(loop: str | LoopFactory | AgentLoop | None) -> LoopFactory | None:
         return None
     if isinstance(loop, str):
         return load_loop(loop)
-    if not inspect.isclass(loop) and callable(getattr(loop, "run", None)):
-        ready: AgentLoop = loop  # type: ignore[assignment]  # a loop object, not a factory
-        return lambda: ready
-    if callable(loop):
-        factory: LoopFactory = loop
-        return factory
+    if callable(loop) or callable(getattr(loop, "run", None)):
+        return as_factory(loop)
     raise InputError(f"expected a loop, a loop factory or 'module:attr', got {loop!r}", path="loop")
 
 
+def _cases(
+    prop: str, factory: LoopFactory | None, features: frozenset[Feature]
+) -> st.SearchStrategy[Case]:
+    """What ``agentsim fuzz`` draws for `factory`: only the `features` it declares, calls
+    naming the tools it offers (an adapter's, learned by a probe run). Deferred to the first
+    draw, so collecting the tests neither builds a loop nor runs a probe."""
+
+    def cases() -> st.SearchStrategy[Case]:
+        names = offered_tool_names(factory()) or None if factory is not None else None
+        return property_cases(prop, features=features, tool_names=names)
+
+    return st.deferred(cases)
+
+
 def _test(
-    prop: str, spec: str | None, factory: LoopFactory | None, out: Path
+    prop: str, spec: str | None, factory: LoopFactory | None, out: Path, target: str
 ) -> Callable[..., None]:
     check = CHECKS[prop]
+    features, _ = loop_features(factory)
+    missing = PROPERTIES[prop].needs - features
+    if missing:  # as ``agentsim fuzz`` leaves the property out, say why the test does not run
+
+        def skipped(self: object) -> None:
+            pytest.skip(
+                f"{prop} needs {', '.join(sorted(missing))}, which {target} does not declare"
+            )
+
+        skipped.__name__ = skipped.__qualname__ = f"test_{prop.lower()}"
+        skipped.__doc__ = f"agentsim property {prop}: {PROPERTIES[prop].what}."
+        return skipped
 
     def test(self: object, case: Case) -> None:
         failure = check(case, factory, Limits())
@@ -72,7 +106,7 @@ def _test(
     wrapped = settings(
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )(given(case=PROPERTIES[prop].strategy)(test))
+    )(given(case=_cases(prop, factory, features))(test))
     # The key ``agentsim fuzz --database`` stores this loop's and property's cases under.
     wrapped._hypothesis_internal_database_key = database_key(spec, prop)  # type: ignore[attr-defined]
     return wrapped
@@ -95,11 +129,11 @@ def fuzz_tests(
         )
     spec = loop if isinstance(loop, str) else None
     factory = _factory(loop)
-    members: dict[str, Any] = {
-        f"test_{prop.lower()}": _test(prop, spec, factory, Path(out)) for prop in properties
-    }
     target = spec or (
         getattr(loop, "__name__", None) or type(loop).__name__ if loop else "reference"
     )
+    members: dict[str, Any] = {
+        f"test_{prop.lower()}": _test(prop, spec, factory, Path(out), target) for prop in properties
+    }
     members["__doc__"] = f"agentsim's fuzz properties for {target}."
     return type(name or "TestAgentsimFuzz", (), members)

@@ -14,7 +14,9 @@ import pytest
 
 pytest.importorskip("agents")
 
-from agentsim.fuzz._search import search
+from agentsim.adapters._loops import offered_tool_names
+from agentsim.fuzz._properties import as_factory
+from agentsim.fuzz._search import loop_features, search
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "frameworks" / "openai_agents_spec.py"
@@ -30,7 +32,14 @@ def test_a_short_search_passes_on_what_the_sdk_declares(monkeypatch: pytest.Monk
     monkeypatch.syspath_prepend(str(SPEC.parent))
     import openai_agents_spec as spec
 
-    found = search("run", lambda: spec.loop, examples=8, seed=5, shrink=False)
+    # As ``agentsim fuzz --loop openai_agents_spec:loop`` searches: what the adapter declares.
+    factory = as_factory(spec.loop)
+    features, source = loop_features(factory)
+    assert source == "declared"
+    names = offered_tool_names(spec.loop)
+    found = search(
+        "run", factory, examples=8, seed=5, shrink=False, features=features, tool_names=names
+    )
     assert found.failure is None, found.failure
 
 

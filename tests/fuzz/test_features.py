@@ -16,13 +16,14 @@ import pytest
 from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
-from agentsim import FEATURE_NAMES, InputError, ReferenceLoop
+from agentsim import FEATURE_NAMES, InputError, ReferenceLoop, ThinkingDelta
 from agentsim.cli._fuzz import add_fuzz_commands
 from agentsim.fuzz._campaign import fuzz
 from agentsim.fuzz._search import loop_features, property_cases
 from agentsim.fuzz._streams import READ_STALL
 from agentsim.loop._features import ALL_FEATURES
 from agentsim.strategies import cancellation_points, chunk_streams, faults, scenarios, timings
+from agentsim.testing import fuzz_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 Data = dict[str, Any]
@@ -332,3 +333,44 @@ def test_default_fuzz_of_the_support_agent_passes_clean(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+class NoReasoningLoop(PlainLoop):
+    """A loop for a model without reasoning, which says so: it fails on a thinking delta, which
+    no stream generated for it holds."""
+
+    features = frozenset({"tools", "provider_errors", "max_steps"})
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        inner = self._inner.run(*args, **kwargs)
+
+        class Run:
+            history = property(lambda _: inner.history)
+
+            async def aclose(self) -> None:
+                await inner.aclose()
+
+            async def __aiter__(self) -> Any:
+                async for event in inner:
+                    if isinstance(event, ThinkingDelta):
+                        raise RuntimeError("this loop does not expect reasoning")
+                    yield event
+
+        return Run()
+
+
+@pytest.mark.parametrize(
+    "loop", [NoReasoningLoop, NoReasoningLoop(), f"{__name__}:NoReasoningLoop"]
+)
+def test_generated_hypothesis_tests_fuzz_only_what_the_loop_declares(
+    loop: Any, tmp_path: Path
+) -> None:
+    """`fuzz_tests` draws what ``agentsim fuzz`` draws for the loop (a loop object, a factory or
+    a spec), and skips, saying why, a property needing a feature the loop does not declare."""
+    generated = fuzz_tests(loop, properties=["run", "sweep"], out=tmp_path)
+    tests = generated()
+    tests.test_run()  # no reasoning drawn, so no crash
+    with pytest.raises(
+        pytest.skip.Exception, match=r"sweep needs cancellation, which \S+ does not"
+    ):
+        tests.test_sweep()
