@@ -8,23 +8,24 @@ that `agentsim run` replays exactly. Streams are written one chunk per item (``t
 shapes a response can take are listed in `agentsim.fuzz._streams`.
 
 Design choice - very few draws, each rich. Hypothesis costs about 280 µs per example plus
-15-25 µs per draw (bench/bench_fuzz.py), so every draw counts. A scenario is three kinds of
-draw: how many requests (so shrinking drops requests), one 32-bit *head* word for everything
-around the requests (options, timing, limits, tool delays, hooks, guardrails, the cancellation
-point), and one 32-bit word per response (its kind, details and fault, expanded by
-`agentsim.fuzz._faults.response`). A word seeds a `random.Random`, so every field has the
-frequency it is given here however hypothesis distributes integers, and the same word always
+15-25 µs per draw (bench/bench_fuzz.py), so every draw counts. A scenario is two draws: how
+many requests (so shrinking drops requests), then one fixed-size byte string read as
+little-endian 32-bit words - the *head* word for everything around the requests (options,
+timing, limits, tool delays, hooks, guardrails, the cancellation point), then one word per
+possible response (its kind, details and fault, expanded by `agentsim.fuzz._faults.response`;
+the words past the count are unused). A word seeds a `random.Random`, so every field has the
+frequency it is given here however hypothesis distributes bytes, and the same word always
 means the same thing: same seed, same cases. Word 0 switches everything off - the head word
 0 is no options, hooks or cancellation, a response word 0 the simplest answer - so hypothesis
-shrinks towards "off" by zeroing words, and the delta debugging of `agentsim.fuzz._shrink`
+shrinks towards "off" by zeroing bytes, and the delta debugging of `agentsim.fuzz._shrink`
 removes what is left (an item nobody needs, an option, a hook).
 
-Cost (issue #12 part 8, callgrind): a 32-bit draw is hypothesis' dearest kind, since a bounded
-range wider than 128 values gets edge weights (0, 1, max-1, max) that each generation samples
-through an alias table: the draws cost about 1.1M instructions an example above hypothesis'
-floor, of which drawing the words without weights and spans would save half (but change every
-generated case). Expanding the words (`_build_scenario`, `response`) is about 0.37M, kept
-exact: `WordRandom` and `sample_cuts` draw what `random.Random` draws.
+Cost (issue #12 part 8, callgrind): a 32-bit integer draw is hypothesis' dearest kind (a
+bounded range wider than 128 values gets edge weights sampled through an alias table, and each
+draw opens a span); one byte string for all the words costs 0.42M instructions an example
+less than a draw per word did (4.68M to 4.26M, bench_fuzz's default property). Expanding the
+words (`_build_scenario`, `response`) is about 0.37M, kept exact: `WordRandom` and
+`sample_cuts` draw what `random.Random` draws.
 
 Features (`agentsim.loop._features`): ``features=`` (default: all, as for a loop that declares
 none) restricts generation to what a loop claims; see `agentsim.fuzz._streams` for the stream
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import random
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -367,13 +369,22 @@ def _build_scenario(
     return data
 
 
+@functools.cache
+def _words(most: int) -> tuple[st.SearchStrategy[bytes], struct.Struct]:
+    """The head word and one word per possible request, as one fixed-size byte string read as
+    little-endian 32-bit words (see the module docstring)."""
+    return st.binary(min_size=4 * (most + 1), max_size=4 * (most + 1)), struct.Struct(
+        f"<{most + 1}I"
+    )
+
+
 @st.composite
 def _scenarios(
     draw: st.DrawFn, plan: Plan, most: int, switches: tuple[bool, ...]
 ) -> dict[str, Any]:
+    blob, layout = _words(most)
     count = draw(_requests(most))
-    head = draw(_WORD32)
-    words = [draw(_WORD32) for _ in range(count)]
+    head, *words = layout.unpack(draw(blob))
     inject_faults, cancellation, hooks, limits, timing, metamorphic = switches
     return _build_scenario(
         plan,
@@ -401,7 +412,7 @@ def scenarios(
     timing: bool = True,
     metamorphic: bool = False,
 ) -> st.SearchStrategy[dict[str, Any]]:
-    """Whole scenarios as the data of a scenario file; 2 + (number of requests) draws.
+    """Whole scenarios as the data of a scenario file; two draws (see the module docstring).
 
     Several requests (the last one answers, so a run can complete), tools that answer, fail,
     raise, take time or do not exist, options, timing, hooks, guardrails, faults and a
