@@ -32,6 +32,7 @@ from ._pydantic_ai_agents import (
     TEXT,
     TOOL_THEN_TEXT,
     anthropic_model,
+    call,
     chat_model,
     responses_model,
     structured_agent,
@@ -216,3 +217,22 @@ def test_deps_reach_the_agents_tools() -> None:
     assert result.violations == (), result.report()
     executed = [e for e in result.events if isinstance(e, ToolExecuted)]
     assert [e.output for e in executed] == ["Paris: 21 °C"]
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_a_tools_duration_starts_when_the_response_is_in(model: str) -> None:
+    # pydantic-ai runs the calls once the whole response is in: the provider's delay before the
+    # finish is not the tool's (it made M3 fail: stretched delays stretched a call's duration).
+    # (The first call's part ends as the second starts, before the delay: finding 2 of
+    # docs/frameworks.md.)
+    first = [
+        call("c1", "get_weather", {"city": "Paris"}),
+        call("c2", "lookup", {"query": "Paris"}),
+        {"finish": "tool_calls", "delay": 1.5},
+    ]
+    data = {**TOOL_THEN_TEXT, "requests": [{"chunks": first}, *TOOL_THEN_TEXT["requests"][1:]]}
+    make = MODELS[model]
+    result = _run(data, pydantic_ai_loop(text_agent(make() if make else None)))
+    assert result.violations == (), result.report()
+    executed = [e for e in result.events if isinstance(e, ToolExecuted)]
+    assert [(e.name, e.duration) for e in executed] == [("get_weather", 0.0), ("lookup", 0.0)]

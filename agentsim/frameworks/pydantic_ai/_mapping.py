@@ -214,6 +214,11 @@ class Mapper:
         reason = getattr(response, "finish_reason", None)
         self._finish = _FINISH.get(reason, str(reason))
         self._usage = _usage(response)
+        # pydantic-ai runs the calls (CallToolsNode) once the whole response is in: a call's
+        # duration starts now, not at its part's end (the provider's delays are not the tool's).
+        now = self._now()
+        for call_id in self._called_at:
+            self._called_at[call_id] = now
 
     # -- tool calls -------------------------------------------------------------------------------
 
