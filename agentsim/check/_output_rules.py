@@ -21,11 +21,19 @@ from __future__ import annotations
 import json
 
 from agentsim.check._trace import _TERMINALS, Trace, Violation, facts, invariant, name_of
-from agentsim.core._events import OutputReady, OutputRetry, RunCompleted, StepStarted, TextDelta
+from agentsim.core._events import (
+    OutputReady,
+    OutputRetry,
+    RunCompleted,
+    StepStarted,
+    TextDelta,
+    ToolCallStarted,
+)
 from agentsim.core._history import (
     AssistantMessage,
     Message,
     TextBlock,
+    ToolCallBlock,
     ToolResultMessage,
     UserMessage,
 )
@@ -125,22 +133,27 @@ def _told(trace: Trace, retry: OutputRetry) -> str | None:
 
 
 def _response_of(trace: Trace, step: int, history: list[Message]) -> int | None:
-    """The index in `history` of step `step`'s assistant message (found by its text)."""
+    """The index in `history` of step `step`'s assistant message (found by its text and its
+    calls: an empty response must not match a later message that only calls tools)."""
     events = trace.events
     opened = [k for k, e in enumerate(events) if isinstance(e, StepStarted) and e.step == step]
     if not opened:
         return None
     k = opened[0] + 1
     text = ""
+    calls: list[str] = []
     while k < len(events) and not isinstance(events[k], StepStarted):
         event = events[k]
         if isinstance(event, TextDelta):
             text += event.text
+        elif isinstance(event, ToolCallStarted):
+            calls.append(event.call_id)
         k += 1
     for index, message in enumerate(history):
         if isinstance(message, AssistantMessage):
             said = "".join(b.text for b in message.blocks if isinstance(b, TextBlock))
-            if said == text:
+            called = [b.call_id for b in message.blocks if isinstance(b, ToolCallBlock)]
+            if said == text and called == calls:
                 return index
     return None
 

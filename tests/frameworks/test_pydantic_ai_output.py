@@ -164,6 +164,25 @@ def test_a_text_path_retry_is_judged_by_the_next_user_turn(trace: Trace) -> None
     assert [v.invariant for v in check_trace(broken, only=O_IDS)] == ["O2"]
 
 
+def test_an_empty_answer_retried_then_a_tool_call_is_no_false_alarm() -> None:
+    """pydantic-ai drops an empty response from the history and asks again; O2 must not take
+    the next step's call-only message (no text either) for the rejected response."""
+    from ._pydantic_ai_agents import TEXT, TOOLS, call
+
+    data = {
+        "input": "hi",
+        "tools": TOOLS,
+        "requests": [
+            {"chunks": []},
+            {"chunks": [call("c1", "get_weather", {"city": "Paris"}), {"finish": "tool_calls"}]},
+            {"chunks": [{"text": "Sunny."}, {"finish": "stop"}]},
+        ],
+    }
+    result = run_guarded(data, loop=lambda: TEXT)
+    assert [e.call_id for e in result.events if isinstance(e, OutputRetry)] == [""]
+    assert result.violations == (), result.report()
+
+
 def test_no_false_alarm_on_the_bundled_scenarios() -> None:
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         result = run_scenario(path)
