@@ -236,3 +236,15 @@ def test_a_tools_duration_starts_when_the_response_is_in(model: str) -> None:
     assert result.violations == (), result.report()
     executed = [e for e in result.events if isinstance(e, ToolExecuted)]
     assert [(e.name, e.duration) for e in executed] == [("get_weather", 0.0), ("lookup", 0.0)]
+
+
+def test_a_refused_answer_fails_the_same_way_every_time() -> None:
+    # pydantic-ai's ContentFilterError carries a dump of the messages (wall-clock timestamps,
+    # fresh run ids): the failure says the error's message only, so M1 and M2 can compare runs.
+    data = {"input": "hi", "requests": [{"chunks": [{"finish": "content_filter"}]}]}
+    first, second = (_run(data, TEXT) for _ in range(2))
+    assert first.events == second.events
+    assert isinstance(first.outcome, RunFailed)
+    assert first.outcome.message == (
+        "ContentFilterError: Content filter triggered. Finish reason: 'content_filter'"
+    )

@@ -121,8 +121,12 @@ class _AgentProducer(Producer):
                         self._push(mapper.completed(node.data.output))
         except UsageLimitExceeded as exc:
             self._push(mapper.failed("usage_limit", str(exc)))
-        except (ModelAPIError, UnexpectedModelBehavior) as exc:
+        except ModelAPIError as exc:
             self._push(mapper.failed("provider", f"{type(exc).__name__}: {exc}"))
+        except UnexpectedModelBehavior as exc:
+            # Its message without its body: the body is pydantic-ai's dump of the messages, with
+            # wall-clock timestamps and fresh run ids, so the same run would fail differently.
+            self._push(mapper.failed("provider", f"{type(exc).__name__}: {exc.message}"))
 
     def disconnect(self) -> None:
         super().disconnect()
